@@ -1,0 +1,3 @@
+import { notImplemented } from '@anew/action';
+
+export default notImplemented('deploy');

@@ -1,0 +1,10 @@
+export * as input from './inputs.ts';
+export { notImplemented } from './not-implemented.ts';
+export {
+  type ActionContext,
+  type ActionDefinition,
+  actionsLogger,
+  type Outputs,
+  runAction,
+  SummaryBuilder,
+} from './run.ts';

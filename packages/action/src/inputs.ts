@@ -1,0 +1,146 @@
+import * as core from '@actions/core';
+import { UserError } from '@anew/core/errors';
+import {
+  type Digest,
+  parseDigest,
+  parsePinnedReference,
+  parseReference,
+  parseRepository,
+  type Reference,
+} from '@anew/core/ref';
+
+/**
+ * Shared input parsers. Every action reads its inputs in one place
+ * (`readInputs` in its main.ts) with keys equal to the action.yml names.
+ * The runner fills action.yml defaults; an empty string means "not given".
+ */
+
+export function str(name: string): string {
+  return core.getInput(name).trim();
+}
+
+export function optional(name: string): string | undefined {
+  const v = str(name);
+  return v === '' ? undefined : v;
+}
+
+export function required(name: string): string {
+  const v = str(name);
+  if (!v) throw new UserError(`input "${name}" is required`, `Set "${name}" in the step's "with:"`);
+  return v;
+}
+
+export function bool(name: string, fallback: boolean): boolean {
+  const v = str(name).toLowerCase();
+  if (v === '') return fallback;
+  if (['true', 'yes', 'on', '1'].includes(v)) return true;
+  if (['false', 'no', 'off', '0'].includes(v)) return false;
+  throw new UserError(`input "${name}" is "${str(name)}", not a boolean`, 'Use true or false');
+}
+
+export function int(name: string, fallback: number, min = 0): number {
+  const v = str(name);
+  if (v === '') return fallback;
+  if (!/^-?\d+$/.test(v)) throw new UserError(`input "${name}" is "${v}", not a whole number`);
+  const n = Number(v);
+  if (n < min) throw new UserError(`input "${name}" is ${n}, below the minimum of ${min}`);
+  return n;
+}
+
+export function float(name: string, fallback: number, min = 0, max = Number.POSITIVE_INFINITY): number {
+  const v = str(name);
+  if (v === '') return fallback;
+  const n = Number(v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : v);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new UserError(`input "${name}" is "${v}", not a number between ${min} and ${max}`);
+  return n;
+}
+
+/** One value per line (and, where `commas` is set, also split on commas); blank lines and # comments dropped. */
+export function list(name: string, opts: { commas?: boolean } = {}): string[] {
+  const lines = core.getInput(name).split(/\r?\n/);
+  const items = opts.commas ? lines.flatMap((l) => l.split(',')) : lines;
+  return items.map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('#'));
+}
+
+export function oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+  const v = str(name);
+  if (v === '') return fallback;
+  if (!(allowed as readonly string[]).includes(v))
+    throw new UserError(`input "${name}" is "${v}"`, `Use one of: ${allowed.join(', ')}`);
+  return v as T;
+}
+
+/** Durations: `90` (seconds), `500ms`, `30s`, `5m`, `1h`. Returns milliseconds. */
+export function duration(name: string, fallbackMs: number): number {
+  const v = str(name);
+  if (v === '') return fallbackMs;
+  return parseDuration(v, `input "${name}"`);
+}
+
+export function parseDuration(v: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m)
+    throw new UserError(
+      `${what} is "${v}", not a duration`,
+      'Use for example 500ms, 30s, 5m or a number of seconds',
+    );
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
+}
+
+/** KEY=VALUE per line. */
+export function keyValues(name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of list(name)) {
+    const eq = line.indexOf('=');
+    if (eq <= 0)
+      throw new UserError(`input "${name}" has "${line}", not KEY=VALUE`, 'Give one KEY=VALUE per line');
+    const key = line.slice(0, eq).trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key))
+      throw new UserError(`input "${name}" has the key "${key}", which is not a valid name`);
+    out[key] = line.slice(eq + 1);
+  }
+  return out;
+}
+
+export function pinnedImage(name: string): Reference & { digest: Digest } {
+  return parsePinnedReference(required(name), `input "${name}"`);
+}
+
+export function repository(name: string): Reference {
+  return parseRepository(required(name), `input "${name}"`);
+}
+
+export function reference(name: string): Reference | undefined {
+  const v = optional(name);
+  return v === undefined ? undefined : parseReference(v, `input "${name}"`);
+}
+
+export function digest(name: string): Digest | undefined {
+  const v = optional(name);
+  return v === undefined ? undefined : parseDigest(v, `input "${name}"`);
+}
+
+/** An input that carries a secret: masked before anything else can print it. */
+export function secret(name: string): string | undefined {
+  const v = core.getInput(name);
+  if (v) {
+    core.setSecret(v);
+    // Multi-line secrets (PEM keys) are masked line by line too, as the runner matches per line.
+    for (const line of v.split(/\r?\n/)) if (line.trim().length >= 4) core.setSecret(line.trim());
+  }
+  return v.trim() === '' ? undefined : v;
+}
+
+/** Environment names become parts of container names, labels and routes. */
+export function environmentName(name: string): string {
+  const v = required(name);
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(v))
+    throw new UserError(
+      `input "${name}" is "${v}", not a valid environment name`,
+      'Use lower-case letters, digits and "-" (at most 63 characters), e.g. production or pr-42',
+    );
+  return v;
+}

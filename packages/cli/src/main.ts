@@ -1,0 +1,47 @@
+import { errorMessage, isUserError } from '@anew/core/errors';
+import { ConsoleLogger } from '@anew/core/log';
+
+const USAGE = `anew — immutable deployments from a terminal or any CI
+
+Usage: anew <command> [options]
+
+Commands:
+  build      build a content-addressed image and push it
+  attest     sign SLSA provenance for an image digest and attach it
+  verify     check an image's provenance against a policy
+  deploy     start a new target from an image digest
+  flip       move an environment's traffic to a target
+  rollback   move traffic back to the previous target
+  status     list each environment's live release, warm targets and drift
+  promote    copy an image with its provenance to another repository
+  cleanup    retire old targets and previews
+
+Run "anew <command> --help" for its options.`;
+
+type Command = (args: string[], log: ConsoleLogger) => Promise<number>;
+const commands: Record<string, () => Promise<{ default: Command }>> = {};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`anew: unknown command "${name}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  const log = new ConsoleLogger();
+  try {
+    return await (await load()).default(rest, log);
+  } catch (e) {
+    log.error(`anew ${name}: ${errorMessage(e)}`);
+    if (!isUserError(e) && e instanceof Error && e.stack) log.debug(e.stack);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { UserError } from '../errors/index.ts';
+import type { Logger } from '../log/index.ts';
+
+export interface ExecOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Written to the command's standard input. */
+  input?: string | Buffer;
+  /** Do not throw on a non-zero exit; the caller reads `code`. */
+  ignoreReturnCode?: boolean;
+  /** Do not print the `Running:` line (for polling loops). */
+  quiet?: boolean;
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Every external command (docker, buildx, git, ssh) goes through here, so the
+ * argv is built by pure functions that tests check in tables, and a test can
+ * hand the core another Exec.
+ */
+export class Exec {
+  constructor(private readonly log?: Logger) {}
+
+  async run(command: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (!opts.quiet) this.log?.info(`Running: ${[command, ...args].map(quoteForLog).join(' ')}`);
+    return new Promise<ExecResult>((resolve, reject) => {
+      const child = spawn(command, args, {
+        cwd: opts.cwd,
+        env: opts.env ?? process.env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        timeout: opts.timeoutMs,
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stderr.on('data', (d: Buffer) => err.push(d));
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') {
+          reject(new UserError(`${command} is not installed or not on PATH`, `Install ${command} first`));
+        } else reject(e);
+      });
+      child.on('close', (code, signal) => {
+        const res = {
+          code: code ?? (signal ? 128 : 1),
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+        };
+        if (res.code !== 0 && !opts.ignoreReturnCode) {
+          const detail = (res.stderr.trim() || res.stdout.trim()).split('\n').slice(-5).join('\n');
+          reject(new ExecError(`${command} ${args[0] ?? ''} failed (exit ${res.code}): ${detail}`, res));
+        } else resolve(res);
+      });
+      if (opts.input !== undefined) child.stdin.end(opts.input);
+      else child.stdin.end();
+    });
+  }
+}
+
+export class ExecError extends Error {
+  override name = 'ExecError';
+  constructor(
+    message: string,
+    readonly result: ExecResult,
+  ) {
+    super(message);
+  }
+}
+
+function quoteForLog(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Starts the real services the tests and the demo use, on loopback, as
+# ../shared/design/ARCHITECTURE.md describes: a Docker engine (vfs), two OCI
+# registries (open, and htpasswd-protected), Caddy with its admin API, and
+# sshd for a remote engine over ssh://. Idempotent: what already answers is
+# kept. Writes the addresses to $ANEW_SERVICES_DIR/env (sourced by tests).
+#   bash test/services/start.sh          start (or reuse) and print the env file
+#   bash test/services/start.sh stop     stop everything it started
+set -euo pipefail
+DIR=${ANEW_SERVICES_DIR:-/tmp/anew-services}
+mkdir -p "$DIR"
+ENV="$DIR/env"
+
+stop_all() {
+  for p in "$DIR"/*.pid; do
+    [ -f "$p" ] || continue
+    kill "$(cat "$p")" 2>/dev/null || true
+    rm -f "$p"
+  done
+  rm -f "$ENV"
+}
+if [ "${1:-}" = stop ]; then stop_all; exit 0; fi
+
+alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_for() { # name command...
+  local name=$1; shift
+  for _ in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "$name did not come up; its log:" >&2; tail -20 "$DIR/$name.log" >&2 || true; exit 1
+}
+port_of() { [ -f "$DIR/$1.port" ] && cat "$DIR/$1.port"; }
+
+# --- Docker engine -----------------------------------------------------------
+SOCK="$DIR/docker.sock"
+if ! alive dockerd; then
+  rm -f "$SOCK"
+  # vfs and cgroupfs because this machine has neither overlayfs in a container nor systemd.
+  nohup dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
+    --exec-opt native.cgroupdriver=cgroupfs --data-root "$DIR/docker-root" --exec-root "$DIR/docker-exec" \
+    -H "unix://$SOCK" --pidfile "$DIR/dockerd.pid.d" >"$DIR/dockerd.log" 2>&1 &
+  echo $! >"$DIR/dockerd.pid"
+fi
+wait_for dockerd docker -H "unix://$SOCK" version
+
+# --- OCI registries (distribution 2.8, no referrers API) ---------------------
+start_registry() { # name [htpasswd-file]
+  local name=$1 auth=${2:-}
+  if alive "$name"; then return; fi
+  local port; port=$(free_port)
+  mkdir -p "$DIR/$name-data"
+  {
+    echo "version: 0.1"
+    echo "log: {level: warn, accesslog: {disabled: true}}"
+    echo "storage: {filesystem: {rootdirectory: $DIR/$name-data}, delete: {enabled: true}}"
+    echo "http: {addr: 127.0.0.1:$port}"
+    if [ -n "$auth" ]; then echo "auth: {htpasswd: {realm: anew-test, path: $auth}}"; fi
+  } >"$DIR/$name.yml"
+  nohup docker-registry serve "$DIR/$name.yml" >"$DIR/$name.log" 2>&1 &
+  echo $! >"$DIR/$name.pid"
+  echo "$port" >"$DIR/$name.port"
+}
+start_registry registry
+if [ ! -f "$DIR/htpasswd" ]; then htpasswd -Bbn anew-user anew-secret-pw >"$DIR/htpasswd"; fi
+start_registry registry-auth "$DIR/htpasswd"
+wait_for registry curl -fsS "http://127.0.0.1:$(port_of registry)/v2/"
+wait_for registry-auth sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$(port_of registry-auth)/v2/ | grep -q 401"
+
+# --- Caddy (admin API on loopback) -------------------------------------------
+if ! alive caddy; then
+  port=$(free_port)
+  printf '{"admin":{"listen":"127.0.0.1:%s"}}\n' "$port" >"$DIR/caddy.json"
+  nohup caddy run --config "$DIR/caddy.json" >"$DIR/caddy.log" 2>&1 &
+  echo $! >"$DIR/caddy.pid"
+  echo "$port" >"$DIR/caddy.port"
+fi
+wait_for caddy curl -fsS "http://127.0.0.1:$(port_of caddy)/config/"
+
+# --- sshd, for a remote engine over ssh:// -----------------------------------
+if ! alive sshd; then
+  port=$(free_port)
+  [ -f "$DIR/ssh_host_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$DIR/ssh_host_key"
+  [ -f "$DIR/id_client" ] || ssh-keygen -q -t ed25519 -N '' -f "$DIR/id_client"
+  cp "$DIR/id_client.pub" "$DIR/authorized_keys"
+  cat >"$DIR/sshd_config" <<CFG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $DIR/ssh_host_key
+PidFile $DIR/sshd.pid.d
+AuthorizedKeysFile $DIR/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+SetEnv DOCKER_HOST=unix://$SOCK
+CFG
+  mkdir -p /run/sshd
+  nohup "$(command -v sshd || echo /usr/sbin/sshd)" -D -e -f "$DIR/sshd_config" >"$DIR/sshd.log" 2>&1 &
+  echo $! >"$DIR/sshd.pid"
+  echo "$port" >"$DIR/sshd.port"
+  # The docker CLI runs the system ssh; give it a host alias with our key and port.
+  mkdir -p ~/.ssh && chmod 700 ~/.ssh
+  touch ~/.ssh/config
+  sed -i '/^# anew-test-ssh begin/,/^# anew-test-ssh end/d' ~/.ssh/config
+  cat >>~/.ssh/config <<CFG
+# anew-test-ssh begin (written by anew's test/services/start.sh)
+Host anew-test-ssh
+  HostName 127.0.0.1
+  Port $port
+  User root
+  IdentityFile $DIR/id_client
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+# anew-test-ssh end
+CFG
+fi
+wait_for sshd ssh -o BatchMode=yes anew-test-ssh true
+
+cat >"$ENV" <<EOF2
+export ANEW_SERVICES_DIR=$DIR
+export ANEW_DOCKER_HOST=unix://$SOCK
+export ANEW_REGISTRY=127.0.0.1:$(port_of registry)
+export ANEW_REGISTRY_AUTH=127.0.0.1:$(port_of registry-auth)
+export ANEW_REGISTRY_AUTH_USER=anew-user
+export ANEW_REGISTRY_AUTH_PASSWORD=anew-secret-pw
+export ANEW_CADDY_ADMIN=http://127.0.0.1:$(port_of caddy)
+export ANEW_SSH_DOCKER_HOST=ssh://anew-test-ssh
+EOF2
+cat "$ENV"
