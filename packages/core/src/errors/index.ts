@@ -13,7 +13,7 @@ export class UserError extends Error {
 }
 
 export function isUserError(e: unknown): e is UserError {
-  return e instanceof Error && e.name === 'UserError';
+  return e instanceof UserError || (e instanceof Error && e.name === 'UserError');
 }
 
 /** Message of any thrown value, for logs. */
