@@ -178,8 +178,9 @@ export class RegistryClient {
 
   private async backoff(attempt: number, why: string, retryAfterMs?: number): Promise<void> {
     const exp = Math.min(this.retry.maxDelayMs, this.retry.minDelayMs * 2 ** (attempt - 1));
-    const delay =
-      retryAfterMs !== undefined ? Math.min(retryAfterMs, 30_000) : exp / 2 + randomInt(Math.max(1, exp / 2));
+    // "Equal jitter": at least half the exponential step, so retries spread out but still back off.
+    const half = Math.max(1, Math.ceil(exp / 2));
+    const delay = retryAfterMs !== undefined ? Math.min(retryAfterMs, 30_000) : half + randomInt(half);
     this.log.debug(
       `RegistryClient: retry ${attempt}/${this.retry.attempts - 1} in ${Math.round(delay)} ms after ${why}`,
     );
