@@ -1,0 +1,16 @@
+export { assembleImage, type BuiltImage, type ImagePlan } from './assemble.ts';
+export { type BasePlatform, type ResolvedBase, resolveBase } from './base.ts';
+export { parseCommand, shellSplit } from './command.ts';
+export { buildConfig, epochToRfc3339, type ImageSettings } from './config.ts';
+export {
+  collectEntries,
+  type FileMapping,
+  type LayerEntry,
+  parseFileMappings,
+  resolveContext,
+} from './files.ts';
+export { BLOCK_SIZE, DeterministicGzip, GZIP_LEVEL } from './gzip.ts';
+export { describeEntries, type EntryDescription, type LayerFile, writeLayer } from './layer.ts';
+export { type DaemonlessRequest, planImage } from './plan.ts';
+export { DEFAULT_PLATFORM, formatPlatform, type Platform, parsePlatform, samePlatform } from './platform.ts';
+export { tarHeader } from './tar.ts';

@@ -1,0 +1,140 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import {
+  BLOCK_SIZE,
+  collectEntries,
+  describeEntries,
+  parseFileMappings,
+  resolveContext,
+  tarHeader,
+  writeLayer,
+} from '@anew/core/image';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const tmps: string[] = [];
+function tmp(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-image-test-'));
+  tmps.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of tmps.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A small context: nested dirs, an executable, a relative symlink, a long non-ASCII name. */
+function makeContext(dir: string, opts: { mtime: number; umask: number }): void {
+  const w = (rel: string, data: string | Buffer, mode = 0o644) => {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), data);
+    fs.chmodSync(path.join(dir, rel), mode & ~opts.umask);
+  };
+  w('site/index.html', '<h1>hello</h1>\n');
+  w('site/css/app.css', 'body{}\n', 0o600);
+  w(`site/${'deep/'.repeat(25)}é-long-name.txt`, 'deep\n');
+  w('bin/server', '#!/bin/sh\necho hi\n', 0o700);
+  w('big.bin', Buffer.alloc(BLOCK_SIZE * 2 + 12345, 7));
+  fs.symlinkSync('index.html', path.join(dir, 'site/home.html'));
+  for (const f of fs.readdirSync(dir, { recursive: true }))
+    fs.lutimesSync(path.join(dir, String(f)), opts.mtime, opts.mtime);
+}
+
+const LINES = ['site/:/www/', 'bin/server:/usr/local/bin/', 'big.bin:/data/big.bin'];
+
+async function layerOf(dir: string, epoch = 1700000000) {
+  const root = resolveContext(dir);
+  const entries = collectEntries(root, parseFileMappings(LINES));
+  const out = path.join(tmp(), 'layer.tar.gz');
+  return { entries, layer: await writeLayer(entries, epoch, out) };
+}
+
+describe('deterministic layers', () => {
+  it('give the same bytes from copies with other mtimes and permissions', async () => {
+    const a = tmp();
+    const b = tmp();
+    makeContext(a, { mtime: 1000, umask: 0o022 });
+    makeContext(b, { mtime: 2_000_000_000, umask: 0o077 });
+    const la = await layerOf(a);
+    const lb = await layerOf(b);
+    expect(la.layer.digest).toBe(lb.layer.digest);
+    expect(la.layer.diffId).toBe(lb.layer.diffId);
+    expect(fs.readFileSync(la.layer.path).equals(fs.readFileSync(lb.layer.path))).toBe(true);
+    // The epoch is part of the bytes.
+    expect((await layerOf(a, 0)).layer.digest).not.toBe(la.layer.digest);
+  });
+
+  it('is a gzip without name or timestamp that GNU tar lists with normalized fields', async () => {
+    const dir = tmp();
+    makeContext(dir, { mtime: 1000, umask: 0o022 });
+    const { layer } = await layerOf(dir);
+    const gz = fs.readFileSync(layer.path);
+    // magic, deflate, no flags (no name, no comment), mtime 0.
+    expect(gz.subarray(0, 8).toString('hex')).toBe('1f8b080000000000');
+    const raw = zlib.gunzipSync(gz);
+    expect(raw.length).toBe(layer.uncompressedSize);
+    const listing = execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', layer.path], {
+      encoding: 'utf8',
+      env: { ...process.env, TZ: 'UTC' },
+    })
+      .trim()
+      .split('\n');
+    const names = listing.map((l) => l.split(/\s+/).slice(5).join(' '));
+    expect(names).toEqual([
+      'data/',
+      'data/big.bin',
+      'usr/',
+      'usr/local/',
+      'usr/local/bin/',
+      'usr/local/bin/server',
+      'www/',
+      'www/css/',
+      'www/css/app.css',
+      'www/deep/',
+      ...Array.from({ length: 25 }, (_, i) => `www/${'deep/'.repeat(i + 1)}`).slice(1),
+      `www/${'deep/'.repeat(25)}é-long-name.txt`,
+      'www/home.html -> index.html',
+      'www/index.html',
+    ]);
+    for (const l of listing) {
+      const [mode, owner, , date, time] = l.split(/\s+/);
+      expect(owner).toBe('0/0');
+      expect(`${date} ${time}`).toBe('2023-11-14 22:13:20');
+      expect(['drwxr-xr-x', '-rw-r--r--', '-rwxr-xr-x', 'lrwxrwxrwx']).toContain(mode);
+    }
+    expect(listing.find((l) => l.endsWith('usr/local/bin/server'))).toMatch(/^-rwxr-xr-x/);
+    expect(listing.find((l) => l.endsWith('www/css/app.css'))).toMatch(/^-rw-r--r--/);
+    // Extracts to the same content.
+    const out = tmp();
+    execFileSync('tar', ['-xzf', layer.path, '-C', out]);
+    expect(
+      fs.readFileSync(path.join(out, 'data/big.bin')).equals(fs.readFileSync(path.join(dir, 'big.bin'))),
+    ).toBe(true);
+    expect(fs.readlinkSync(path.join(out, 'www/home.html'))).toBe('index.html');
+  });
+
+  it('describes every entry with its content hash, so any change to a file changes the description', async () => {
+    const dir = tmp();
+    makeContext(dir, { mtime: 1000, umask: 0o022 });
+    const { entries } = await layerOf(dir);
+    const before = JSON.stringify(describeEntries(entries));
+    fs.writeFileSync(path.join(dir, 'site/index.html'), '<h1>hello!</h1>\n');
+    const after = JSON.stringify(describeEntries(collectEntries(dir, parseFileMappings(LINES))));
+    expect(after).not.toBe(before);
+    fs.chmodSync(path.join(dir, 'site/index.html'), 0o755);
+    expect(JSON.stringify(describeEntries(collectEntries(dir, parseFileMappings(LINES))))).not.toBe(after);
+  });
+});
+
+describe('tar headers', () => {
+  it('use ustar for short ASCII names and a PAX record otherwise', () => {
+    const short = tarHeader({ path: 'a/b', type: 'file', mode: 0o644, size: 3, mtime: 0 });
+    expect(short.length).toBe(512);
+    expect(short.subarray(257, 263).toString()).toBe('ustar\0');
+    const long = tarHeader({ path: `${'x'.repeat(120)}`, type: 'file', mode: 0o644, size: 3, mtime: 0 });
+    expect(long.length).toBe(512 * 3);
+    expect(String.fromCharCode(long[156]!)).toBe('x');
+    expect(long.subarray(512, 1024).toString()).toContain(`path=${'x'.repeat(120)}\n`);
+  });
+});
