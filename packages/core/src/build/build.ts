@@ -1,0 +1,275 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors/index.ts';
+import type { Exec } from '../exec/index.ts';
+import {
+  assembleImage,
+  describeEntries,
+  type FileMapping,
+  formatPlatform,
+  type ImageSettings,
+  type Platform,
+  planImage,
+  resolveContext,
+} from '../image/index.ts';
+import type { Logger } from '../log/index.ts';
+import { type Digest, parseReference, type Reference } from '../ref/index.ts';
+import { type Credential, type Descriptor, isIndex, type RegistryClient } from '../registry/index.ts';
+import { describeContext } from './context.ts';
+import { buildxBuilder, type DockerfileBuilder, engineBuilder } from './docker-cli.ts';
+import { type DockerfileBuild, dockerfileBases } from './dockerfile.ts';
+import { DAEMONLESS_BUILDER, inputsDigest } from './inputs-digest.ts';
+import { cacheTag, lookupCache, pushTags } from './publish.ts';
+
+export interface BuildRequest {
+  /** Destination repository, without tag or digest. */
+  repo: Reference;
+  context: string;
+  /** Human aliases, in `repo` (checked by parseTags). */
+  tags: Reference[];
+  /** Look up an image built from the same inputs and reuse it. */
+  cache: boolean;
+  /** source-date-epoch, seconds. */
+  epoch: number;
+  platforms?: Platform[];
+  /** Every label of the image: the user's and the OCI source/revision ones. */
+  labels: Record<string, string>;
+  /** Set for the daemonless builder (`files` given)… */
+  daemonless?: { files: FileMapping[]; base?: Reference; settings: Omit<ImageSettings, 'labels'> };
+  /** …else the Dockerfile path. */
+  dockerfile?: { file: string; buildArgs: Record<string, string>; target?: string };
+}
+
+export interface BuildDeps {
+  client: RegistryClient;
+  exec: Exec;
+  log: Logger;
+  /** A private scratch folder; the caller removes it. */
+  tmpDir: string;
+  /** Registry credentials from inputs, handed to the docker CLI on the Dockerfile path. */
+  credential?: Credential;
+}
+
+export interface BuildResult {
+  digest: Digest;
+  /** repository@digest */
+  image: string;
+  inputsDigest: Digest;
+  cacheHit: boolean;
+  /** Full references, including none of the cache record. */
+  tags: string[];
+  baseDigest?: Digest;
+  /** Compressed bytes of the (largest) platform image, layers and config. */
+  size: number;
+  layers: number;
+  platforms: string[];
+  builder: string;
+}
+
+/**
+ * Builds an image (daemonless from `files`, or from a Dockerfile), unless the
+ * repository already holds one built from the same inputs; records it under
+ * its inputs-digest and pushes the tags. Everything the user can get wrong
+ * is checked before anything is written.
+ */
+export async function build(req: BuildRequest, deps: BuildDeps): Promise<BuildResult> {
+  return req.daemonless ? buildDaemonless(req, req.daemonless, deps) : buildDockerfile(req, deps);
+}
+
+async function buildDaemonless(
+  req: BuildRequest,
+  spec: NonNullable<BuildRequest['daemonless']>,
+  deps: BuildDeps,
+): Promise<BuildResult> {
+  const { client, log } = deps;
+  const settings: ImageSettings = { ...spec.settings, labels: req.labels };
+  const plan = await log.group('Inputs', async () => {
+    const p = await planImage(
+      client,
+      {
+        repo: req.repo,
+        context: req.context,
+        files: spec.files,
+        base: spec.base,
+        platforms: req.platforms,
+        settings,
+        epoch: req.epoch,
+      },
+      log,
+    );
+    log.info(
+      `${p.entries.length} entries from ${spec.files.length} "files" lines, source-date-epoch ${req.epoch}`,
+    );
+    return p;
+  });
+  const platforms = plan.base
+    ? plan.base.platforms.map((b) => formatPlatform(b.platform))
+    : plan.scratchPlatforms.map(formatPlatform);
+  const inputs = inputsDigest({
+    builder: DAEMONLESS_BUILDER,
+    kind: 'files',
+    epoch: req.epoch,
+    base: plan.base ? { name: plan.base.ref.repo.toString(), digest: plan.base.ref.digest } : 'scratch',
+    platforms,
+    files: describeEntries(plan.entries),
+    settings,
+  });
+  log.info(`inputs-digest: ${inputs}`);
+  const baseDigest = plan.base?.ref.digest;
+  const hit = await cached(req, inputs, deps, DAEMONLESS_BUILDER, baseDigest);
+  if (hit) return hit;
+
+  const built = await assembleImage(client, plan, deps.tmpDir, log);
+  await log.group('Tags', () =>
+    pushTags(client, req.repo, built.digest, [cacheTag(inputs), ...tagNames(req)], log),
+  );
+  return {
+    digest: built.digest,
+    image: req.repo.repo.withDigest(built.digest).toString(),
+    inputsDigest: inputs,
+    cacheHit: false,
+    tags: req.tags.map(String),
+    baseDigest,
+    size: built.size,
+    layers: Math.max(...built.manifests.map((m) => m.layers)),
+    platforms,
+    builder: DAEMONLESS_BUILDER,
+  };
+}
+
+async function buildDockerfile(req: BuildRequest, deps: BuildDeps): Promise<BuildResult> {
+  const { client, log } = deps;
+  const spec = req.dockerfile ?? { file: 'Dockerfile', buildArgs: {} };
+  const root = resolveContext(req.context);
+  const dockerfile = path.resolve(root, spec.file);
+  let text: string;
+  try {
+    text = fs.readFileSync(dockerfile, 'utf8');
+  } catch {
+    throw new UserError(
+      `the Dockerfile "${spec.file}" was not found in the context "${req.context}"`,
+      'Set "dockerfile" to its path relative to the context, or give "files" for a daemonless build',
+    );
+  }
+  const b: DockerfileBuild = {
+    context: root,
+    dockerfile,
+    buildArgs: spec.buildArgs,
+    target: spec.target,
+    platforms: req.platforms?.map(formatPlatform),
+    labels: req.labels,
+  };
+  const found = dockerfileBases(text, spec.buildArgs);
+  const { bases, why } = await log.group('Inputs', () => pinBases(client, found));
+  const builder = await log.group('Builder', async () => {
+    const chosen = (await buildxBuilder(deps)) ?? (await engineBuilder(deps));
+    log.info(`Building with ${chosen.version}`);
+    return chosen;
+  });
+  const inputs = inputsDigest({
+    builder: builder.version,
+    kind: 'dockerfile',
+    epoch: req.epoch,
+    dockerfile: { path: path.relative(root, dockerfile), text },
+    buildArgs: spec.buildArgs,
+    target: spec.target ?? null,
+    platforms: b.platforms ?? null,
+    labels: req.labels,
+    bases: bases ?? { unknown: why },
+    context: describeContext(root),
+  });
+  log.info(`inputs-digest: ${inputs}`);
+  const baseDigests = Object.values(bases ?? {});
+  const baseDigest = baseDigests.length === 1 ? baseDigests[0] : undefined;
+  if (bases) {
+    const hit = await cached(req, inputs, deps, builder.version, baseDigest);
+    if (hit) return hit;
+  } else if (req.cache) {
+    log.info(`Not looking for a cached image: ${why}`);
+  }
+  const digest = await log.group('Build', () =>
+    builder.build(b, req.repo, cacheTag(inputs), baseDigests.length > 0),
+  );
+  await log.group('Tags', () =>
+    pushTags(client, req.repo, digest, [cacheTag(inputs), ...tagNames(req)], log),
+  );
+  return {
+    ...(await describePushed(client, req.repo, digest)),
+    digest,
+    image: req.repo.repo.withDigest(digest).toString(),
+    inputsDigest: inputs,
+    cacheHit: false,
+    tags: req.tags.map(String),
+    baseDigest,
+    builder: builder.version,
+  };
+}
+
+/** Resolves every FROM image to a digest, so the inputs-digest changes when a base tag moves. */
+async function pinBases(
+  client: RegistryClient,
+  found: ReturnType<typeof dockerfileBases>,
+): Promise<{ bases?: Record<string, Digest>; why: string }> {
+  if ('unknown' in found) return { why: found.unknown };
+  const bases: Record<string, Digest> = {};
+  for (const name of found.bases) {
+    const ref = parseReference(name, `FROM image "${name}"`);
+    const r = await client.resolve(ref).catch(() => undefined);
+    if (!r) return { why: `the FROM image ${name} could not be read from its registry` };
+    bases[ref.toString()] = r.digest;
+  }
+  return { bases, why: '' };
+}
+
+function tagNames(req: BuildRequest): string[] {
+  return req.tags.map((t) => t.tag!);
+}
+
+/** On a cache hit: the recorded image, with the requested tags pointed at it; nothing is built or uploaded. */
+async function cached(
+  req: BuildRequest,
+  inputs: Digest,
+  deps: BuildDeps,
+  builder: string,
+  baseDigest: Digest | undefined,
+): Promise<BuildResult | undefined> {
+  if (!req.cache) return undefined;
+  const hit = await lookupCache(deps.client, req.repo, inputs);
+  if (!hit) {
+    deps.log.info(`No image recorded under ${cacheTag(inputs)}: building`);
+    return undefined;
+  }
+  deps.log.info(`Cache hit: ${req.repo.repo.withTag(cacheTag(inputs))} is ${hit.digest}; nothing to build`);
+  await deps.log.group('Tags', () => pushTags(deps.client, req.repo, hit.digest, tagNames(req), deps.log));
+  return {
+    ...(await describePushed(deps.client, req.repo, hit.digest)),
+    digest: hit.digest,
+    image: req.repo.repo.withDigest(hit.digest).toString(),
+    inputsDigest: inputs,
+    cacheHit: true,
+    tags: req.tags.map(String),
+    baseDigest,
+    builder,
+  };
+}
+
+/** Size, layer count and platforms of a pushed image, read from its manifests (for the summary). */
+async function describePushed(
+  client: RegistryClient,
+  repo: Reference,
+  digest: Digest,
+): Promise<{ size: number; layers: number; platforms: string[] }> {
+  const top = await client.getManifest(repo.repo.withDigest(digest));
+  const descriptors: Descriptor[] = isIndex(top.mediaType) ? (top.json.manifests ?? []) : [];
+  const platforms = descriptors
+    .filter((d) => d.platform && d.platform.os !== 'unknown')
+    .map((d) => formatPlatform(d.platform!));
+  const first =
+    descriptors.length > 0 ? await client.getManifest(repo.repo.withDigest(descriptors[0]!.digest)) : top;
+  const layers = (first.json.layers ?? []) as Descriptor[];
+  return {
+    size: (first.json.config?.size ?? 0) + layers.reduce((n, d) => n + d.size, 0),
+    layers: layers.length,
+    platforms,
+  };
+}

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Exec } from '../exec/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { Digest, Reference } from '../ref/index.ts';
+import type { Credential, RegistryClient } from '../registry/index.ts';
+import {
+  buildxBuildArgv,
+  type DockerfileBuild,
+  digestFromBuildxMetadata,
+  dockerBuildArgv,
+} from './dockerfile.ts';
+
+export interface DockerfileBuilder {
+  /** Goes into the inputs-digest: another builder may make other bytes. */
+  version: string;
+  /** Builds and pushes; returns the digest the registry holds. */
+  build(b: DockerfileBuild, repo: Reference, recordTag: string, pull: boolean): Promise<Digest>;
+}
+
+export interface DockerDeps {
+  exec: Exec;
+  client: RegistryClient;
+  log: Logger;
+  tmpDir: string;
+  /** Credentials from inputs: logged in for the docker CLI in a private config, never in the user's. */
+  credential?: Credential;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * With explicit credentials, the docker CLI gets a config folder of its own
+ * (DOCKER_CONFIG) with a login made through stdin, so the password is
+ * neither on a command line nor left in the user's ~/.docker.
+ */
+async function dockerEnv(deps: DockerDeps, repo: Reference): Promise<NodeJS.ProcessEnv> {
+  const env = { ...(deps.env ?? process.env) };
+  if (!deps.credential) return env;
+  const dir = fs.mkdtempSync(path.join(deps.tmpDir, 'docker-config-'));
+  env['DOCKER_CONFIG'] = dir;
+  await deps.exec.run(
+    'docker',
+    ['login', '--username', deps.credential.username, '--password-stdin', repo.registry],
+    {
+      env,
+      input: deps.credential.password,
+    },
+  );
+  return env;
+}
+
+/** The Docker engine through the docker CLI: build, push one tag, read the digest from the registry. */
+export async function engineBuilder(deps: DockerDeps): Promise<DockerfileBuilder> {
+  const { stdout } = await deps.exec.run('docker', ['version', '--format', '{{.Server.Version}}'], {
+    quiet: true,
+    env: deps.env,
+  });
+  return {
+    version: `docker-engine/${stdout.trim()}`,
+    async build(b, repo, recordTag, pull) {
+      const env = await dockerEnv(deps, repo);
+      const image = `${repo.name}:${recordTag}`;
+      try {
+        await deps.exec.run('docker', dockerBuildArgv(b, image, pull), { env });
+        await deps.exec.run('docker', ['push', image], { env });
+      } finally {
+        // The engine keeps nothing of ours: the registry has the image now.
+        await deps.exec.run('docker', ['image', 'rm', image], { env, ignoreReturnCode: true, quiet: true });
+      }
+      // The digest is what the registry serves, hashed by our client, not what the CLI printed.
+      const pushed = await deps.client.resolve(repo.repo.withTag(recordTag));
+      if (!pushed) throw new Error(`docker pushed ${image}, but the registry does not have it`);
+      return pushed.digest;
+    },
+  };
+}
+
+/** buildx, found and run through @docker/actions-toolkit, as on GitHub-hosted runners. Undefined when not installed. */
+export async function buildxBuilder(deps: DockerDeps): Promise<DockerfileBuilder | undefined> {
+  // Loaded only for Dockerfile builds: the toolkit is large and the daemonless path never needs it.
+  const { Buildx } = await import('@docker/actions-toolkit/lib/buildx/buildx.js');
+  const buildx = new Buildx();
+  if (!(await buildx.isAvailable())) return undefined;
+  const version = await buildx.version();
+  return {
+    version: `buildx/${version}`,
+    async build(b, repo, _recordTag, _pull) {
+      const env = await dockerEnv(deps, repo);
+      const metadataFile = path.join(fs.mkdtempSync(path.join(deps.tmpDir, 'buildx-')), 'metadata.json');
+      const cmd = await buildx.getCommand(buildxBuildArgv(b, repo.name, metadataFile));
+      await deps.exec.run(cmd.command, cmd.args, { env });
+      return digestFromBuildxMetadata(fs.readFileSync(metadataFile, 'utf8'));
+    },
+  };
+}

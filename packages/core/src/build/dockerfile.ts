@@ -1,0 +1,137 @@
+import { UserError } from '../errors/index.ts';
+import { type Digest, isDigest } from '../ref/index.ts';
+
+/**
+ * Pure pieces of the Dockerfile path: the base images a Dockerfile names (for
+ * the inputs-digest), and the argv of `docker build` and `buildx build`, so
+ * tests check them in tables.
+ */
+
+export interface DockerfileBuild {
+  /** Absolute path of the context. */
+  context: string;
+  /** Absolute path of the Dockerfile. */
+  dockerfile: string;
+  buildArgs: Record<string, string>;
+  target?: string;
+  /** os/arch[/variant] strings. */
+  platforms?: string[];
+  labels: Record<string, string>;
+}
+
+/** The external images a Dockerfile builds FROM, or why they cannot be known before building. */
+export type DockerfileBases = { bases: string[] } | { unknown: string };
+
+/**
+ * Reads the FROM lines: stage names and `scratch` are not images; `$VAR` and
+ * `${VAR}` take the build arguments, then the ARG defaults declared before
+ * the first FROM, as the builder does. A FROM that still holds a variable
+ * after that cannot be pinned before the build.
+ */
+export function dockerfileBases(text: string, buildArgs: Record<string, string>): DockerfileBases {
+  const lines = text
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const globals: Record<string, string> = {};
+  const stages = new Set<string>();
+  const bases: string[] = [];
+  let seenFrom = false;
+  for (const line of lines) {
+    const [instruction = '', ...rest] = line.split(/\s+/);
+    const word = instruction.toUpperCase();
+    if (word === 'ARG' && !seenFrom) {
+      for (const decl of rest) {
+        const eq = decl.indexOf('=');
+        const name = eq < 0 ? decl : decl.slice(0, eq);
+        if (eq >= 0) globals[name] = unquote(decl.slice(eq + 1));
+      }
+    } else if (word === 'FROM') {
+      seenFrom = true;
+      const args = rest.filter((a) => !a.startsWith('--'));
+      const image = args[0];
+      if (!image) return { unknown: `"${line}" names no image` };
+      const expanded = image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string, b: string) => {
+        const name = a ?? b;
+        return buildArgs[name] ?? globals[name] ?? `\${${name}}`;
+      });
+      if (expanded.includes('$')) return { unknown: `"${line}" uses a variable without a value` };
+      // Only earlier stages can be built on, so the name is known from here on.
+      const isStage = stages.has(expanded.toLowerCase());
+      if (args[1]?.toUpperCase() === 'AS' && args[2]) stages.add(args[2].toLowerCase());
+      if (expanded.toLowerCase() !== 'scratch' && !isStage) bases.push(expanded);
+    }
+  }
+  return { bases };
+}
+
+function unquote(s: string): string {
+  return /^(["']).*\1$/.test(s) ? s.slice(1, -1) : s;
+}
+
+function commonArgs(b: DockerfileBuild): string[] {
+  const args = ['--file', b.dockerfile];
+  for (const [k, v] of Object.entries(b.buildArgs)) args.push('--build-arg', `${k}=${v}`);
+  if (b.target) args.push('--target', b.target);
+  for (const [k, v] of Object.entries(b.labels)) args.push('--label', `${k}=${v}`);
+  return args;
+}
+
+/**
+ * `docker build` through the engine, tagged with the one tag that will be
+ * pushed. `--pull` when the Dockerfile has bases: the engine then builds on
+ * the registry's current images, the ones the inputs-digest pinned, and not
+ * on older local copies of the same tags.
+ */
+export function dockerBuildArgv(b: DockerfileBuild, tag: string, pull: boolean): string[] {
+  if (b.platforms && b.platforms.length > 1)
+    throw new UserError(
+      `the Docker engine builds one platform at a time; "platforms" asks for ${b.platforms.join(', ')}`,
+      'Install docker buildx for multi-platform Dockerfile builds, or use the daemonless builder ("files")',
+    );
+  const args = ['build', ...commonArgs(b), '--tag', tag];
+  if (b.platforms?.[0]) args.push('--platform', b.platforms[0]);
+  if (pull) args.push('--pull');
+  args.push(b.context);
+  return args;
+}
+
+/**
+ * `buildx build` pushing by digest: no tag is pushed by buildx (anew pushes
+ * the tags afterwards, under the digest the metadata file reports), the
+ * timestamps are rewritten to SOURCE_DATE_EPOCH (given in the environment)
+ * so the layers are reproducible, and buildx's own provenance is off: the
+ * attest action signs provenance for the digest instead, and buildx's
+ * attestation manifests would change the digest on every run.
+ */
+export function buildxBuildArgv(b: DockerfileBuild, repository: string, metadataFile: string): string[] {
+  const args = ['build', ...commonArgs(b)];
+  if (b.platforms && b.platforms.length > 0) args.push('--platform', b.platforms.join(','));
+  args.push(
+    '--provenance=false',
+    '--sbom=false',
+    '--metadata-file',
+    metadataFile,
+    '--output',
+    `type=image,name=${repository},push-by-digest=true,name-canonical=true,push=true,oci-mediatypes=true,rewrite-timestamp=true`,
+    b.context,
+  );
+  return args;
+}
+
+/** The pushed digest from buildx's metadata file (`containerimage.digest`). */
+export function digestFromBuildxMetadata(text: string): Digest {
+  let meta: unknown;
+  try {
+    meta = JSON.parse(text);
+  } catch {
+    throw new Error(`buildx wrote a metadata file that is not JSON: ${text.slice(0, 200)}`);
+  }
+  const digest = (meta as Record<string, unknown> | null)?.['containerimage.digest'];
+  if (typeof digest !== 'string' || !isDigest(digest))
+    throw new Error(
+      `buildx's metadata file has no image digest (containerimage.digest): ${text.slice(0, 200)}`,
+    );
+  return digest;
+}

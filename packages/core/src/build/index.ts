@@ -1,0 +1,15 @@
+export { type BuildDeps, type BuildRequest, type BuildResult, build } from './build.ts';
+export { type ContextEntry, describeContext } from './context.ts';
+export { buildxBuilder, type DockerfileBuilder, engineBuilder } from './docker-cli.ts';
+export {
+  buildxBuildArgv,
+  type DockerfileBases,
+  type DockerfileBuild,
+  digestFromBuildxMetadata,
+  dockerBuildArgv,
+  dockerfileBases,
+} from './dockerfile.ts';
+export { canonicalJson, DAEMONLESS_BUILDER, inputsDigest } from './inputs-digest.ts';
+export { imageLabels } from './labels.ts';
+export { cacheTag, lookupCache, parseTags, pushTags } from './publish.ts';
+export { defaultSourceDateEpoch, parseSourceDateEpoch } from './source-date-epoch.ts';
