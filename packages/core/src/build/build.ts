@@ -16,7 +16,7 @@ import type { Logger } from '../log/index.ts';
 import { type Digest, parseReference, type Reference } from '../ref/index.ts';
 import { type Credential, type Descriptor, isIndex, type RegistryClient } from '../registry/index.ts';
 import { describeContext } from './context.ts';
-import { buildxBuilder, type DockerfileBuilder, engineBuilder } from './docker-cli.ts';
+import { buildxBuilder, engineBuilder } from './docker-cli.ts';
 import { type DockerfileBuild, dockerfileBases } from './dockerfile.ts';
 import { DAEMONLESS_BUILDER, inputsDigest } from './inputs-digest.ts';
 import { cacheTag, lookupCache, pushTags } from './publish.ts';
