@@ -1,0 +1,104 @@
+import http from 'node:http';
+
+/**
+ * Health checks over plain HTTP with node:http (no connection reuse, so a
+ * check never rides on a socket another check opened), and the error-rate
+ * sampling a canary step uses through the router.
+ */
+
+export interface ProbeResult {
+  ok: boolean;
+  /** HTTP status, or 0 when nothing answered. */
+  status: number;
+  detail: string;
+}
+
+export function probe(url: string, opts: { timeoutMs?: number; host?: string } = {}): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const headers: Record<string, string> = { connection: 'close' };
+    if (opts.host) headers['host'] = opts.host;
+    const req = http.get(url, { timeout: opts.timeoutMs ?? 2000, agent: false, headers }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        resolve({ ok: status >= 200 && status < 300, status, detail: `HTTP ${status}` });
+      });
+      res.on('error', (e) => resolve({ ok: false, status: 0, detail: e.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeoutMs ?? 2000} ms`)));
+    req.on('error', (e) => resolve({ ok: false, status: 0, detail: e.message }));
+  });
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  /** Called about once a second while the target is not healthy; a returned string ends the wait (e.g. "the container exited"). */
+  gone?: () => Promise<string | undefined>;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface WaitResult {
+  healthy: boolean;
+  attempts: number;
+  /** Why the last attempt failed, or why the wait stopped early. */
+  reason: string;
+}
+
+/** GET `url` until it answers 2xx, with backoff from 50 ms to 2 s, within the timeout. */
+export async function waitHealthy(url: string, opts: WaitOptions): Promise<WaitResult> {
+  const sleep = opts.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = Date.now() + opts.timeoutMs;
+  let delay = 50;
+  let attempts = 0;
+  let lastGoneCheck = Date.now();
+  let reason = 'no attempt made';
+  for (;;) {
+    attempts++;
+    const remaining = deadline - Date.now();
+    const res = await probe(url, { timeoutMs: Math.max(100, Math.min(2000, remaining)) });
+    if (res.ok) return { healthy: true, attempts, reason: res.detail };
+    reason = res.detail;
+    if (opts.gone && Date.now() - lastGoneCheck >= 1000) {
+      lastGoneCheck = Date.now();
+      const gone = await opts.gone();
+      if (gone) return { healthy: false, attempts, reason: gone };
+    }
+    if (Date.now() + delay > deadline) return { healthy: false, attempts, reason };
+    await sleep(delay);
+    delay = Math.min(2000, Math.round(delay * 1.6));
+  }
+}
+
+export interface ErrorSample {
+  requests: number;
+  failed: number;
+  rate: number;
+  /** The most common failure, for the message. */
+  example?: string;
+}
+
+/**
+ * Sends requests through the router for `durationMs` (one at a time, at
+ * most `max`), and counts the failures: 5xx or no answer. This is what a
+ * canary step watches: the new target's errors as users would meet them.
+ */
+export async function sampleErrorRate(
+  url: string,
+  opts: { durationMs: number; host?: string; max?: number; gapMs?: number },
+): Promise<ErrorSample> {
+  const end = Date.now() + opts.durationMs;
+  const max = opts.max ?? 2000;
+  let requests = 0;
+  let failed = 0;
+  let example: string | undefined;
+  do {
+    const res = await probe(url, { host: opts.host, timeoutMs: 2000 });
+    requests++;
+    if (res.status === 0 || res.status >= 500) {
+      failed++;
+      example ??= res.detail;
+    }
+    if (opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
+  } while (Date.now() < end && requests < max);
+  return { requests, failed, rate: requests === 0 ? 0 : failed / requests, example };
+}

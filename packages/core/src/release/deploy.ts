@@ -1,0 +1,150 @@
+import type { Settings } from '../config/index.ts';
+import { errorMessage, UserError } from '../errors/index.ts';
+import { type RunContext, runUrl } from '../github/index.ts';
+import { waitHealthy } from '../health/index.ts';
+import type { Digest, Reference } from '../ref/index.ts';
+import type { ReleaseMeta, Target, TargetEngine } from '../targets/index.ts';
+import { prune } from './cleanup.ts';
+import { newReleaseId, targetName } from './ids.ts';
+import type { Infra } from './infra.ts';
+
+export interface DeployRequest {
+  image: Reference & { digest: Digest };
+  app: string;
+  environment: string;
+  settings: Settings;
+  run: RunContext;
+  dryRun: boolean;
+  /**
+   * The provenance gate, run before anything starts (the verify policy the
+   * action or CLI was given); absent when no verification is asked for.
+   */
+  verify?: () => Promise<void>;
+  now?: Date;
+}
+
+export interface DeployResult {
+  target: string;
+  /** The first target's own address, for smoke tests before traffic. */
+  url: string;
+  release: string;
+  targets: Target[];
+  dryRun: boolean;
+}
+
+/** How many times a target is started again when its port was taken under it. */
+const PORT_RETRIES = 3;
+
+/**
+ * Starts a new release on every engine and waits until each target is
+ * healthy, without traffic. All healthy or none kept: on any failure every
+ * target of this release is removed and nothing else has changed. Then
+ * older releases beyond `keep` are retired (never one that takes traffic).
+ */
+export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployResult> {
+  const { log, engines } = infra;
+  const { settings } = req;
+  const release = newReleaseId(req.now ?? new Date());
+  const name = targetName(req.app, req.environment, req.image.digest, release);
+  const meta: ReleaseMeta = {
+    app: req.app,
+    environment: req.environment,
+    image: `${req.image.name}@${req.image.digest}`,
+    digest: req.image.digest,
+    release,
+    created: (req.now ?? new Date()).toISOString(),
+    healthPath: settings['health-path'],
+    commit: req.run.sha,
+    runUrl: runUrl(req.run),
+  };
+
+  if (req.dryRun) {
+    log.info(`Plan (dry run, nothing changes):`);
+    log.info(`  release ${release}: start ${name} from ${meta.image}`);
+    for (const e of engines)
+      log.info(
+        `  on ${e.id} (network ${settings.network}), then GET ${meta.healthPath} until 2xx within ${settings['health-timeout'] / 1000} s`,
+      );
+    log.info(`  then keep ${settings.keep} previous release(s) warm and retire older ones`);
+    if (req.verify) log.info('  after verifying the image against the provenance policy');
+    return { target: name, url: '', release, targets: [], dryRun: true };
+  }
+
+  // ── Provenance gate: the one place a deploy verifies its image, before any side effect.
+  if (req.verify) await log.group('Verify provenance', req.verify);
+
+  await log.group(`Pull ${meta.image}`, () => Promise.all(engines.map((e) => e.pull(meta.image))));
+
+  const started: Target[] = [];
+  const results = await log.group(`Start ${name} on ${engines.length} host(s)`, () =>
+    Promise.allSettled(engines.map((e) => startHealthy(e, meta, name, settings, infra, started))),
+  );
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failures.length > 0) {
+    await log.group('Remove the new targets (nothing else changed)', async () => {
+      await Promise.all(started.map((t) => engines.find((e) => e.id === t.engine)!.remove(t)));
+    });
+    const reasons = failures.map((f) => errorMessage(f.reason)).join('\n');
+    throw new UserError(`release ${release} did not become healthy, so none of it was kept:\n${reasons}`);
+  }
+  const targets = results.map((r) => (r as PromiseFulfilledResult<Target>).value);
+  for (const t of targets) log.info(`${t.name} on ${t.engine} is healthy at ${t.url}`);
+
+  await log.group(`Keep ${settings.keep} previous release(s) warm`, () =>
+    prune(infra, { app: req.app, environment: req.environment, keep: settings.keep, protect: [release] }),
+  );
+  return { target: name, url: targets[0]!.url, release, targets, dryRun: false };
+}
+
+async function startHealthy(
+  engine: TargetEngine,
+  meta: ReleaseMeta,
+  name: string,
+  settings: Settings,
+  infra: Infra,
+  started: Target[],
+): Promise<Target> {
+  for (let attempt = 1; ; attempt++) {
+    const target = await engine.start({
+      meta,
+      name,
+      port: settings.port,
+      env: settings.env,
+      memory: settings.memory,
+      cpus: settings.cpus,
+    });
+    started.push(target);
+    const url = `${target.url}${meta.healthPath}`;
+    infra.log.info(`Waiting for ${url} on ${engine.id} (up to ${settings['health-timeout'] / 1000} s)`);
+    let exited = false;
+    const res = await waitHealthy(url, {
+      timeoutMs: settings['health-timeout'],
+      gone: async () => {
+        const now = (await engine.list({ app: meta.app, environment: meta.environment })).find(
+          (t) => t.name === name,
+        );
+        exited = now?.state !== 'running';
+        return exited ? `the container ${now ? now.state : 'is gone'}` : undefined;
+      },
+    });
+    if (res.healthy) return target;
+    const logs = await engine.logs(target, 20);
+    // With network host a port can be taken between the check and the start: try another one.
+    if (exited && attempt < PORT_RETRIES && /address (already )?in use|bind/i.test(logs)) {
+      infra.log.warning(`${name} on ${engine.id} could not bind ${target.address}; retrying on another port`);
+      await engine.remove(target);
+      started.splice(started.indexOf(target), 1);
+      continue;
+    }
+    throw new UserError(
+      `${name} on ${engine.id} was not healthy within ${settings['health-timeout'] / 1000} s (GET ${meta.healthPath}: ${res.reason}). Its last log lines:\n${indent(logs || '(no output)')}`,
+    );
+  }
+}
+
+function indent(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}

@@ -1,0 +1,3 @@
+export * from './address.ts';
+export * from './argv.ts';
+export * from './engine.ts';

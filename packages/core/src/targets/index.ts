@@ -1,0 +1,132 @@
+import type { Digest } from '../ref/index.ts';
+
+/**
+ * A target is one running copy of a release (a container, a Deployment). It
+ * carries its own metadata, so the infrastructure is the only state: the
+ * labels below are what `status`, `flip`, `rollback` and `cleanup` read back.
+ */
+export interface ReleaseMeta {
+  app: string;
+  environment: string;
+  /** repository@sha256:… */
+  image: string;
+  digest: Digest;
+  /** Release id, shared by the targets of one release on every host. */
+  release: string;
+  /** ISO 8601 time the release was started. */
+  created: string;
+  /** HTTP path that answers 2xx when a target of this release is healthy. */
+  healthPath: string;
+  commit?: string;
+  runUrl?: string;
+}
+
+export interface Target {
+  /** Unique name on its engine; the same on every host of one release. */
+  name: string;
+  /** The engine (DOCKER_HOST) it runs on; "" is the local default. */
+  engine: string;
+  /** host:port the router dials. */
+  address: string;
+  /** The target's own URL, for health checks and smoke tests before traffic. */
+  url: string;
+  meta: ReleaseMeta;
+  /** e.g. running, exited, created */
+  state: string;
+  /** The image the container actually runs (an image id). */
+  imageId: string;
+}
+
+/** Credentials for one pull, when the engine's own login is not the one to use. */
+export interface RegistryAuth {
+  registry: string;
+  username: string;
+  password: string;
+}
+
+/** What a driver needs to start one target of a release. */
+export interface StartSpec {
+  meta: ReleaseMeta;
+  name: string;
+  /** Port the app listens on inside its network (named networks). */
+  port: number;
+  env: Record<string, string>;
+  memory?: string;
+  cpus?: string;
+}
+
+/** One engine (host) a driver starts targets on. */
+export interface TargetEngine {
+  /** How the user named it (docker-host line), for messages. */
+  readonly id: string;
+  /** Fetches the image by digest; a no-op when the engine has it. */
+  pull(image: string, auth?: RegistryAuth): Promise<void>;
+  start(spec: StartSpec): Promise<Target>;
+  list(filter: { app?: string; environment?: string }): Promise<Target[]>;
+  remove(target: Target): Promise<void>;
+  /** The last lines the target printed, for failure messages. */
+  logs(target: Target, lines: number): Promise<string>;
+  /** True when the target runs the image its labels name (no drift). */
+  runsLabelledImage(target: Target): Promise<boolean>;
+}
+
+/** Label keys on every target; reverse-DNS so they never clash with the user's. */
+export const LABELS = {
+  app: 'dev.anew.app',
+  environment: 'dev.anew.environment',
+  image: 'dev.anew.image',
+  digest: 'dev.anew.digest',
+  release: 'dev.anew.release',
+  created: 'dev.anew.created',
+  healthPath: 'dev.anew.health-path',
+  commit: 'dev.anew.commit',
+  runUrl: 'dev.anew.run-url',
+  address: 'dev.anew.address',
+} as const;
+
+export function labelsOf(meta: ReleaseMeta, address: string): Record<string, string> {
+  const labels: Record<string, string> = {
+    [LABELS.app]: meta.app,
+    [LABELS.environment]: meta.environment,
+    [LABELS.image]: meta.image,
+    [LABELS.digest]: meta.digest,
+    [LABELS.release]: meta.release,
+    [LABELS.created]: meta.created,
+    [LABELS.healthPath]: meta.healthPath,
+    [LABELS.address]: address,
+  };
+  if (meta.commit) labels[LABELS.commit] = meta.commit;
+  if (meta.runUrl) labels[LABELS.runUrl] = meta.runUrl;
+  return labels;
+}
+
+/** Reads labels back; undefined when the container is not an anew target. */
+export function metaFromLabels(labels: Record<string, string> | null | undefined): ReleaseMeta | undefined {
+  const l = labels ?? {};
+  const app = l[LABELS.app];
+  const environment = l[LABELS.environment];
+  const release = l[LABELS.release];
+  const digest = l[LABELS.digest];
+  if (!app || !environment || !release || !digest) return undefined;
+  return {
+    app,
+    environment,
+    release,
+    digest: digest as Digest,
+    image: l[LABELS.image] ?? '',
+    created: l[LABELS.created] ?? '',
+    healthPath: l[LABELS.healthPath] ?? '/',
+    commit: l[LABELS.commit] || undefined,
+    runUrl: l[LABELS.runUrl] || undefined,
+  };
+}
+
+/** Groups targets by release id, newest release first. */
+export function byRelease(targets: readonly Target[]): Map<string, Target[]> {
+  const sorted = [...targets].sort(
+    (a, b) => b.meta.created.localeCompare(a.meta.created) || b.meta.release.localeCompare(a.meta.release),
+  );
+  const out = new Map<string, Target[]>();
+  for (const t of sorted) out.set(t.meta.release, [...(out.get(t.meta.release) ?? []), t]);
+  return out;
+}
