@@ -1,0 +1,308 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NODE_LOCAL, NODE24, runAction } from './helpers/action.ts';
+import {
+  blobWrites,
+  ociSchemas,
+  Podman,
+  recordingProxy,
+  registryContents,
+  SAMPLE_INPUTS,
+  sampleContext,
+  skopeoConfig,
+  skopeoRaw,
+  waitForText,
+} from './helpers/build-tools.ts';
+import { freePort, type RunningService, startRegistry } from './helpers/services.ts';
+
+/**
+ * The daemonless build, run as the runner runs the committed bundle, against
+ * real registries; the results are read back with independent tools (skopeo,
+ * podman) and checked against the OCI JSON schemas.
+ */
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const EPOCH = '1700000000';
+
+let registry: RunningService;
+let context: string;
+const cleanup: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  context = sampleContext();
+});
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+  await registry?.stop();
+  fs.rmSync(context, { recursive: true, force: true });
+});
+
+function buildInputs(image: string, extra: Record<string, string> = {}) {
+  return { image, context, 'source-date-epoch': EPOCH, ...SAMPLE_INPUTS, ...extra };
+}
+
+describe('daemonless build of the sample app', () => {
+  let first: Awaited<ReturnType<typeof runAction>>;
+  const image = () => `${registry.host}/sample/web`;
+
+  beforeAll(async () => {
+    first = await runAction('build', buildInputs(image(), { tags: 'v1\n' + `${image()}:latest` }));
+    if (first.code !== 0) throw new Error(`build failed:\n${first.log}`);
+  });
+
+  it('outputs the digest of the manifest bytes skopeo reads, and every other output', () => {
+    const raw = skopeoRaw(`${image()}@${first.outputs['digest']}`);
+    expect(sha256(raw)).toBe(first.outputs['digest']);
+    expect(sha256(skopeoRaw(`${image()}:v1`))).toBe(first.outputs['digest']);
+    expect(first.outputs['image']).toBe(`${image()}@${first.outputs['digest']}`);
+    expect(first.outputs['cache-hit']).toBe('false');
+    expect(first.outputs['inputs-digest']).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(first.outputs['tags']!.split('\n')).toEqual([`${image()}:v1`, `${image()}:latest`]);
+    expect(first.outputs['base-digest'] ?? '').toBe('');
+    expect(first.summary).toContain(first.outputs['digest']);
+    expect(first.summary).toMatch(/Cache hit.*false/s);
+  });
+
+  it('writes an OCI image whose manifest and config validate against the image-spec schemas', () => {
+    const schemas = ociSchemas();
+    const manifest = JSON.parse(skopeoRaw(`${image()}@${first.outputs['digest']}`).toString());
+    expect(schemas.manifest(manifest), JSON.stringify(schemas.manifest.errors)).toBe(true);
+    expect(manifest.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+    expect(manifest.layers[0].mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+    const config = JSON.parse(skopeoConfig(`${image()}@${first.outputs['digest']}`).toString());
+    expect(schemas.config(config), JSON.stringify(schemas.config.errors)).toBe(true);
+    expect(config.created).toBe('2023-11-14T22:13:20Z');
+    expect(config.config.Env).toEqual(['PORT=8080']);
+    // The refusal of a bad document shows the validator really checks.
+    expect(schemas.manifest({ ...manifest, schemaVersion: 1 })).toBe(false);
+  });
+
+  it('is pulled and run by podman, and serves the site', async () => {
+    const podman = new Podman();
+    cleanup.push(() => podman.cleanup());
+    const port = await freePort();
+    podman.run([
+      'run',
+      '--detach',
+      '--network',
+      'host',
+      '--tls-verify=false',
+      '--env',
+      `PORT=${port}`,
+      first.outputs['image']!,
+    ]);
+    const page = await waitForText(`http://127.0.0.1:${port}/`, 'Hello from anew');
+    expect(page).toContain('busybox httpd');
+  });
+
+  it('writes what attest reads to $RUNNER_TEMP/anew/build-<hex>.json', async () => {
+    const runnerTemp = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-runner-temp-'));
+    cleanup.push(() => fs.rmSync(runnerTemp, { recursive: true, force: true }));
+    const r = await runAction('build', buildInputs(image()), { env: { RUNNER_TEMP: runnerTemp } });
+    expect(r.code, r.log).toBe(0);
+    const file = path.join(runnerTemp, 'anew', `build-${r.outputs['digest']!.slice(7)}.json`);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ inputsDigest: r.outputs['inputs-digest'] });
+  });
+
+  it('rebuilds unchanged as a cache hit that uploads no blob', async () => {
+    const proxy = await recordingProxy(registry.host);
+    cleanup.push(() => proxy.close());
+    const again = await runAction('build', buildInputs(`${proxy.host}/sample/web`, { tags: 'v2' }));
+    expect(again.code, again.log).toBe(0);
+    expect(again.outputs['cache-hit']).toBe('true');
+    expect(again.outputs['digest']).toBe(first.outputs['digest']);
+    expect(again.outputs['inputs-digest']).toBe(first.outputs['inputs-digest']);
+    expect(blobWrites(proxy.requests)).toEqual([]);
+    // The only write is the new tag.
+    expect(proxy.requests.filter((r) => !r.startsWith('GET') && !r.startsWith('HEAD'))).toEqual([
+      'PUT /v2/sample/web/manifests/v2',
+    ]);
+    expect(sha256(skopeoRaw(`${image()}:v2`))).toBe(first.outputs['digest']);
+  });
+
+  it('with cache: false builds again and gets the same digest', async () => {
+    const proxy = await recordingProxy(registry.host);
+    cleanup.push(() => proxy.close());
+    const again = await runAction('build', buildInputs(`${proxy.host}/sample/web`, { cache: 'false' }));
+    expect(again.code, again.log).toBe(0);
+    expect(again.outputs['cache-hit']).toBe('false');
+    expect(again.outputs['digest']).toBe(first.outputs['digest']);
+    expect(again.log).toContain('Layer');
+  });
+
+  it('gives the identical digest from a fresh copy with other mtimes, in an empty registry, under Node 20 and Node 24', async () => {
+    const other = await startRegistry();
+    cleanup.push(() => other.stop());
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-sample-copy-'));
+    cleanup.push(() => fs.rmSync(copy, { recursive: true, force: true }));
+    fs.cpSync(context, copy, { recursive: true });
+    for (const f of fs.readdirSync(copy, { recursive: true }))
+      fs.utimesSync(path.join(copy, String(f)), 1234567, 1234567);
+    fs.chmodSync(path.join(copy, 'site/index.html'), 0o600);
+    for (const [node, repo] of [
+      [NODE24, 'node24/web'],
+      [NODE_LOCAL, 'node20/web'],
+    ] as const) {
+      const r = await runAction(
+        'build',
+        { ...buildInputs(`${other.host}/${repo}`), context: copy },
+        { node },
+      );
+      expect(r.code, r.log).toBe(0);
+      expect(r.outputs['cache-hit']).toBe('false');
+      expect(r.outputs['digest'], `under ${node}`).toBe(first.outputs['digest']);
+      expect(r.outputs['inputs-digest']).toBe(first.outputs['inputs-digest']);
+    }
+  });
+
+  it('changes digest and inputs-digest when a file changes', async () => {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-sample-changed-'));
+    cleanup.push(() => fs.rmSync(copy, { recursive: true, force: true }));
+    fs.cpSync(context, copy, { recursive: true });
+    fs.appendFileSync(path.join(copy, 'site/index.html'), '<!-- changed -->\n');
+    const r = await runAction('build', { ...buildInputs(image()), context: copy });
+    expect(r.code, r.log).toBe(0);
+    expect(r.outputs['cache-hit']).toBe('false');
+    expect(r.outputs['digest']).not.toBe(first.outputs['digest']);
+    expect(r.outputs['inputs-digest']).not.toBe(first.outputs['inputs-digest']);
+  });
+});
+
+describe('daemonless build on a multi-platform base', () => {
+  it('builds one manifest per platform and an index, mounting the base layers instead of uploading them', async () => {
+    // The base: the sample app for two platforms, made by anew itself.
+    const base = await runAction(
+      'build',
+      buildInputs(`${registry.host}/bases/site`, { platforms: 'linux/amd64,linux/arm64', cache: 'false' }),
+    );
+    expect(base.code, base.log).toBe(0);
+    const baseIndex = JSON.parse(skopeoRaw(base.outputs['image']!).toString());
+    expect(baseIndex.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(
+      baseIndex.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture),
+    ).toEqual(['amd64', 'arm64']);
+
+    const proxy = await recordingProxy(registry.host);
+    cleanup.push(() => proxy.close());
+    const app = await runAction('build', {
+      image: `${proxy.host}/apps/on-base`,
+      context,
+      'source-date-epoch': EPOCH,
+      base: `${proxy.host}/bases/site:anew-inputs-${base.outputs['inputs-digest']!.slice(7)}`,
+      files: 'site/about.html:/www/about/index.html',
+      cmd: 'echo hello',
+      labels: 'org.example.team=web',
+    });
+    expect(app.code, app.log).toBe(0);
+    expect(app.outputs['base-digest']).toBe(base.outputs['digest']);
+    const index = JSON.parse(skopeoRaw(`${registry.host}/apps/on-base@${app.outputs['digest']}`).toString());
+    const schemas = ociSchemas();
+    expect(schemas.index(index), JSON.stringify(schemas.index.errors)).toBe(true);
+    expect(index.manifests).toHaveLength(2);
+    for (const d of index.manifests) {
+      const m = JSON.parse(skopeoRaw(`${registry.host}/apps/on-base@${d.digest}`).toString());
+      expect(schemas.manifest(m), JSON.stringify(schemas.manifest.errors)).toBe(true);
+      expect(m.layers).toHaveLength(2);
+      expect(m.annotations['org.opencontainers.image.base.digest']).toBe(base.outputs['digest']);
+    }
+    // The base layer (the same for both platforms) was mounted across repositories, never uploaded again.
+    const baseLayer = JSON.parse(
+      skopeoRaw(`${registry.host}/bases/site@${baseIndex.manifests[0].digest}`).toString(),
+    ).layers[0].digest as string;
+    const writes = blobWrites(proxy.requests);
+    expect(writes.filter((w) => w.includes(`mount=${encodeURIComponent(baseLayer)}`))).toHaveLength(1);
+    expect(writes.filter((w) => w.startsWith('PUT') && w.includes(baseLayer.slice(7)))).toEqual([]);
+
+    // Only one platform asked for: an index with that one.
+    const arm = await runAction('build', {
+      image: `${registry.host}/apps/on-base`,
+      context,
+      'source-date-epoch': EPOCH,
+      base: base.outputs['image']!,
+      files: 'site/about.html:/www/about/index.html',
+      platforms: 'linux/arm64',
+    });
+    expect(arm.code, arm.log).toBe(0);
+    const armIndex = JSON.parse(
+      skopeoRaw(`${registry.host}/apps/on-base@${arm.outputs['digest']}`).toString(),
+    );
+    expect(
+      armIndex.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture),
+    ).toEqual(['arm64']);
+  });
+});
+
+describe('bad input: a clear error and nothing pushed', () => {
+  let empty: RunningService;
+  let badConfigDir: string;
+  beforeAll(async () => {
+    empty = await startRegistry();
+    badConfigDir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-docker-config-'));
+    fs.writeFileSync(path.join(badConfigDir, 'config.json'), '{"auths": {');
+  });
+  afterAll(async () => {
+    await empty?.stop();
+    fs.rmSync(badConfigDir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['a malformed image name', { image: 'REG/Bad Name' }, {}, /input "image".*white space/],
+    [
+      'a missing context',
+      { context: '/nonexistent/anew-context' },
+      {},
+      /context "\/nonexistent\/anew-context" does not exist/,
+    ],
+    [
+      'a source outside the context',
+      { files: '../outside:/x' },
+      {},
+      /"\.\.\/outside" in input "files" is outside the context/,
+    ],
+    [
+      'a symlink escaping the context',
+      { files: 'escape:/x' },
+      {},
+      /is a symlink to ".*", outside the context/,
+    ],
+    [
+      'an unknown platform of the base',
+      { base: 'BASE', platforms: 'linux/s390x' },
+      {},
+      /has no image for linux\/s390x.*It has: linux\/amd64/,
+    ],
+    [
+      'an unreadable docker config',
+      {},
+      { DOCKER_CONFIG: 'BADCONFIG' },
+      /docker config .*config\.json is not valid JSON/,
+    ],
+  ])('%s', async (_what, override, env, message) => {
+    // A base in another registry, so the empty one only sees what this build pushes.
+    if ((override as Record<string, string>)['base'] === 'BASE') {
+      const base = await runAction('build', buildInputs(`${registry.host}/bases/amd64-only`));
+      expect(base.code, base.log).toBe(0);
+      (override as Record<string, string>)['base'] = base.outputs['image']!;
+    }
+    if ((override as Record<string, string>)['files'] === 'escape:/x')
+      fs.symlinkSync('/etc', path.join(context, 'escape'), 'dir');
+    const r = await runAction(
+      'build',
+      { ...buildInputs(`${empty.host}/bad/input`), ...override },
+      {
+        env: Object.fromEntries(
+          Object.entries(env).map(([k, v]) => [k, v === 'BADCONFIG' ? badConfigDir : v]),
+        ),
+      },
+    );
+    fs.rmSync(path.join(context, 'escape'), { force: true });
+    expect(r.code).not.toBe(0);
+    expect(r.log).toMatch(/anew\/build: /);
+    expect(r.log).toMatch(message);
+    expect(r.log).not.toMatch(/\n\s+at /); // a user error, not a stack trace
+    expect(await registryContents(empty.host)).toEqual({});
+  });
+});
