@@ -1,0 +1,210 @@
+import {
+  buildxBuildArgv,
+  cacheTag,
+  canonicalJson,
+  type DockerfileBuild,
+  digestFromBuildxMetadata,
+  dockerBuildArgv,
+  dockerfileBases,
+  imageLabels,
+  inputsDigest,
+  parseSourceDateEpoch,
+  parseTags,
+} from '@anew/core/build';
+import { parseRepository } from '@anew/core/ref';
+import { describe, expect, it } from 'vitest';
+
+const D = `sha256:${'e'.repeat(64)}`;
+const b: DockerfileBuild = {
+  context: '/ctx',
+  dockerfile: '/ctx/Dockerfile',
+  buildArgs: { VERSION: '1.2', 'WITH SPACE': 'a b' },
+  target: 'runtime',
+  labels: { 'org.opencontainers.image.revision': 'abc' },
+};
+
+describe('docker build argv (engine path)', () => {
+  it.each([
+    [
+      'every option',
+      b,
+      true,
+      [
+        'build',
+        '--file',
+        '/ctx/Dockerfile',
+        '--build-arg',
+        'VERSION=1.2',
+        '--build-arg',
+        'WITH SPACE=a b',
+        '--target',
+        'runtime',
+        '--label',
+        'org.opencontainers.image.revision=abc',
+        '--tag',
+        'r/app:anew-inputs-x',
+        '--pull',
+        '/ctx',
+      ],
+    ],
+    [
+      'the minimum, one platform',
+      { context: '/c', dockerfile: '/c/D', buildArgs: {}, labels: {}, platforms: ['linux/arm64'] },
+      false,
+      ['build', '--file', '/c/D', '--tag', 'r/app:anew-inputs-x', '--platform', 'linux/arm64', '/c'],
+    ],
+  ])('%s', (_name, build, pull, argv) => {
+    expect(dockerBuildArgv(build, 'r/app:anew-inputs-x', pull)).toEqual(argv);
+  });
+
+  it('refuses several platforms, which the engine cannot build at once', () => {
+    expect(() => dockerBuildArgv({ ...b, platforms: ['linux/amd64', 'linux/arm64'] }, 't', false)).toThrow(
+      /one platform at a time.*Install docker buildx/,
+    );
+  });
+});
+
+describe('buildx build argv (GitHub-hosted runners)', () => {
+  it.each([
+    [
+      'push by digest, reproducible timestamps, no attestation manifests',
+      { ...b, platforms: ['linux/amd64', 'linux/arm64'] },
+      [
+        'build',
+        '--file',
+        '/ctx/Dockerfile',
+        '--build-arg',
+        'VERSION=1.2',
+        '--build-arg',
+        'WITH SPACE=a b',
+        '--target',
+        'runtime',
+        '--label',
+        'org.opencontainers.image.revision=abc',
+        '--platform',
+        'linux/amd64,linux/arm64',
+        '--provenance=false',
+        '--sbom=false',
+        '--metadata-file',
+        '/tmp/m.json',
+        '--output',
+        'type=image,name=ghcr.io/acme/web,push-by-digest=true,name-canonical=true,push=true,oci-mediatypes=true,rewrite-timestamp=true',
+        '/ctx',
+      ],
+    ],
+  ])('%s', (_name, build, argv) => {
+    expect(buildxBuildArgv(build, 'ghcr.io/acme/web', '/tmp/m.json')).toEqual(argv);
+  });
+});
+
+describe('buildx metadata', () => {
+  it.each([
+    [`{"containerimage.digest":"${D}","image.name":"ghcr.io/acme/web"}`, D],
+    [
+      `{"buildx.build.ref":"b/b/x","containerimage.descriptor":{"digest":"${D}"},"containerimage.digest":"${D}"}`,
+      D,
+    ],
+  ])('%s', (text, digest) => {
+    expect(digestFromBuildxMetadata(text)).toBe(digest);
+  });
+  it.each([
+    ['null', /no image digest/],
+    ['{}', /no image digest/],
+    ['{"containerimage.digest":"sha256:short"}', /no image digest/],
+    ['not json', /not JSON/],
+  ])('refuses %s', (text, message) => {
+    expect(() => digestFromBuildxMetadata(text)).toThrow(message);
+  });
+});
+
+describe('FROM images of a Dockerfile', () => {
+  it.each([
+    ['FROM scratch\nCOPY a /a', {}, { bases: [] }],
+    ['FROM node:20 AS build\nRUN x\nFROM build\nFROM nginx:1.27', {}, { bases: ['node:20', 'nginx:1.27'] }],
+    ['ARG V=3.20\nFROM --platform=$BUILDPLATFORM alpine:${V} as a', {}, { bases: ['alpine:3.20'] }],
+    ['ARG V=3.20\nFROM alpine:$V', { V: '3.21' }, { bases: ['alpine:3.21'] }],
+    ['# comment\nfrom \\\n  ghcr.io/acme/base@' + D, {}, { bases: [`ghcr.io/acme/base@${D}`] }],
+    ['FROM alpine:${MISSING}', {}, { unknown: '"FROM alpine:${MISSING}" uses a variable without a value' }],
+  ])('%s', (text, args, expected) => {
+    expect(dockerfileBases(text, args)).toEqual(expected);
+  });
+});
+
+describe('tags', () => {
+  const repo = parseRepository('ghcr.io/acme/web');
+  it('takes bare tags and full references in the repository (docker/metadata-action output)', () => {
+    expect(parseTags(['v1', 'ghcr.io/acme/web:sha-abc', 'v1'], repo).map(String)).toEqual([
+      'ghcr.io/acme/web:v1',
+      'ghcr.io/acme/web:sha-abc',
+    ]);
+  });
+  it.each([
+    ['docker.io/acme/web:v1', /in docker\.io\/acme\/web rather than ghcr\.io\/acme\/web.*promote/],
+    ['ghcr.io/acme/web', /without a tag/],
+    [`ghcr.io/acme/web@${D}`, /carries a digest/],
+    ['-bad', /tag "-bad" is not valid/],
+  ])('refuses %s', (line, message) => {
+    expect(() => parseTags([line], repo)).toThrow(message);
+  });
+});
+
+describe('inputs-digest', () => {
+  it('is the same for the same value in any key order, and differs for any change', () => {
+    expect(canonicalJson({ b: [1, { d: 'x', c: null }], a: 'é' })).toBe(
+      '{"a":"é","b":[1,{"c":null,"d":"x"}]}',
+    );
+    expect(inputsDigest({ a: 1, b: 2 })).toBe(inputsDigest({ b: 2, a: 1 }));
+    expect(inputsDigest({ a: 1, b: 2 })).not.toBe(inputsDigest({ a: 1, b: 3 }));
+    expect(inputsDigest({ a: 1, b: undefined })).toBe(inputsDigest({ a: 1 }));
+    expect(cacheTag(D as `sha256:${string}`)).toBe(`anew-inputs-${'e'.repeat(64)}`);
+    expect(cacheTag(D as `sha256:${string}`).length).toBeLessThanOrEqual(128);
+  });
+});
+
+describe('labels and source-date-epoch', () => {
+  it('adds OCI source and revision from the run, the user wins', () => {
+    const ctx = { repository: 'acme/web', serverUrl: 'https://github.com', sha: 'abc123' };
+    expect(imageLabels(ctx, { team: 'web' })).toEqual({
+      'org.opencontainers.image.source': 'https://github.com/acme/web',
+      'org.opencontainers.image.revision': 'abc123',
+      team: 'web',
+    });
+    expect(imageLabels({ serverUrl: 'https://github.com' }, {})).toEqual({});
+    expect(
+      imageLabels(ctx, { 'org.opencontainers.image.revision': 'x' })['org.opencontainers.image.revision'],
+    ).toBe('x');
+  });
+  it('takes whole seconds only', () => {
+    expect(parseSourceDateEpoch('1700000000')).toBe(1700000000);
+    expect(() => parseSourceDateEpoch('2024-01-01')).toThrow(/not a number of seconds/);
+  });
+});
+
+describe('default source-date-epoch', () => {
+  it('is the commit time of HEAD in a git repository, else 0', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { Exec } = await import('@anew/core/exec');
+    const { defaultSourceDateEpoch } = await import('@anew/core/build');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-git-'));
+    try {
+      expect(await defaultSourceDateEpoch(new Exec(), dir)).toBe(0);
+      const env = {
+        ...process.env,
+        GIT_COMMITTER_DATE: '@1600000000 +0000',
+        GIT_AUTHOR_DATE: '@1500000000 +0000',
+      };
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { env });
+      git('init', '-q');
+      fs.writeFileSync(path.join(dir, 'f'), 'x');
+      git('add', 'f');
+      git('commit', '-qm', 'c');
+      expect(await defaultSourceDateEpoch(new Exec(), dir)).toBe(1600000000);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
