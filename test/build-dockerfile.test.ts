@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAction } from './helpers/action.ts';
+import {
+  blobWrites,
+  Podman,
+  recordingProxy,
+  registryContents,
+  sampleContext,
+  skopeoRaw,
+  waitForText,
+} from './helpers/build-tools.ts';
+import { docker, freePort, type RunningService, services, startRegistry } from './helpers/services.ts';
+
+/**
+ * The Dockerfile path on a machine without buildx: the Docker engine builds,
+ * the docker CLI pushes, and the digest comes from the registry.
+ */
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+let registry: RunningService;
+let context: string;
+let env: Record<string, string>;
+const cleanup: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  context = sampleContext();
+  env = { DOCKER_HOST: services.dockerHost };
+});
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+  await registry?.stop();
+  fs.rmSync(context, { recursive: true, force: true });
+});
+
+describe('Dockerfile build through the Docker engine', () => {
+  let first: Awaited<ReturnType<typeof runAction>>;
+  const image = () => `${registry.host}/dockerfile/web`;
+
+  beforeAll(async () => {
+    first = await runAction(
+      'build',
+      {
+        image: image(),
+        context,
+        tags: 'v1',
+        'source-date-epoch': '1700000000',
+        labels: 'org.example.kind=sample',
+      },
+      { env },
+    );
+    if (first.code !== 0) throw new Error(`build failed:\n${first.log}`);
+  });
+
+  it('pushes the image and outputs the digest of what the registry serves', () => {
+    expect(first.log).toMatch(/Building with docker-engine\//);
+    expect(first.log).toMatch(/Running: docker build --file .*Dockerfile/);
+    expect(sha256(skopeoRaw(first.outputs['image']!))).toBe(first.outputs['digest']);
+    expect(sha256(skopeoRaw(`${image()}:v1`))).toBe(first.outputs['digest']);
+    expect(first.outputs['cache-hit']).toBe('false');
+    expect(first.outputs['tags']).toBe(`${image()}:v1`);
+  });
+
+  it('leaves no image of ours in the engine', () => {
+    expect(docker(['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'])).not.toContain(image());
+  });
+
+  it('runs and serves the site, with the labels given', async () => {
+    const podman = new Podman();
+    cleanup.push(() => podman.cleanup());
+    const port = await freePort();
+    podman.run(['pull', '--tls-verify=false', first.outputs['image']!]);
+    const labels = JSON.parse(
+      podman.run(['image', 'inspect', '--format', '{{json .Labels}}', first.outputs['image']!]),
+    );
+    expect(labels['org.example.kind']).toBe('sample');
+    podman.run(['run', '--detach', '--network', 'host', '--env', `PORT=${port}`, first.outputs['image']!]);
+    await waitForText(`http://127.0.0.1:${port}/about.html`, 'addressed by its digest');
+  });
+
+  it('rebuilds unchanged as a cache hit that builds and uploads nothing', async () => {
+    const proxy = await recordingProxy(registry.host);
+    cleanup.push(() => proxy.close());
+    const again = await runAction(
+      'build',
+      {
+        image: `${proxy.host}/dockerfile/web`,
+        context,
+        'source-date-epoch': '1700000000',
+        labels: 'org.example.kind=sample',
+      },
+      { env },
+    );
+    expect(again.code, again.log).toBe(0);
+    expect(again.outputs['cache-hit']).toBe('true');
+    expect(again.outputs['digest']).toBe(first.outputs['digest']);
+    expect(again.log).not.toMatch(/Running: docker build/);
+    expect(blobWrites(proxy.requests)).toEqual([]);
+  });
+
+  it('refuses a missing Dockerfile clearly, pushing nothing', async () => {
+    const empty = await startRegistry();
+    cleanup.push(() => empty.stop());
+    const r = await runAction(
+      'build',
+      { image: `${empty.host}/dockerfile/none`, context, dockerfile: 'nope/Dockerfile' },
+      { env },
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.log).toMatch(/the Dockerfile "nope\/Dockerfile" was not found in the context/);
+    expect(await registryContents(empty.host)).toEqual({});
+    expect(fs.existsSync(path.join(context, 'nope'))).toBe(false);
+  });
+
+  it('refuses daemonless-only inputs without "files"', async () => {
+    const r = await runAction('build', { image: image(), context, entrypoint: '/x' }, { env });
+    expect(r.code).not.toBe(0);
+    expect(r.log).toMatch(/"entrypoint" apply to the daemonless builder.*"files" is empty/);
+  });
+});
