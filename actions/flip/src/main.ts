@@ -1,3 +1,73 @@
-import { notImplemented } from '@anew/action';
+import { type ActionDefinition, input } from '@anew/action';
+import { environmentSettings, type Settings, settingsFromStrings } from '@anew/core/config';
+import { flip, infraFor } from '@anew/core/release';
 
-export default notImplemented('flip');
+interface Inputs {
+  environment: string;
+  target: string;
+  app: string;
+  settings: Settings;
+  'dry-run': boolean;
+}
+
+const action: ActionDefinition<Inputs> = {
+  name: 'flip',
+  readInputs() {
+    const environment = input.environmentName('environment');
+    const overrides = settingsFromStrings(
+      [
+        'docker-host',
+        'router',
+        'router-url',
+        'hosts',
+        'listen',
+        'strategy',
+        'steps',
+        'interval',
+        'max-error-rate',
+      ],
+      (k) => input.optional(k),
+      (k) => `input "${k}"`,
+    );
+    const { app, settings } = environmentSettings({
+      configFile: input.str('config'),
+      environment,
+      app: input.optional('app'),
+      repository: process.env['GITHUB_REPOSITORY'],
+      overrides,
+    });
+    input.secret('github-token');
+    return {
+      environment,
+      target: input.required('target'),
+      app,
+      settings,
+      'dry-run': input.bool('dry-run', false),
+    };
+  },
+  async main(inputs, { log, summary }) {
+    const infra = infraFor(inputs.settings, log);
+    const result = await flip(infra, {
+      app: inputs.app,
+      environment: inputs.environment,
+      to: inputs.target,
+      settings: inputs.settings,
+      dryRun: inputs['dry-run'],
+    });
+    summary.title = result.dryRun
+      ? 'anew/flip: plan (dry run)'
+      : `anew/flip: ${inputs.app}/${inputs.environment}`;
+    summary
+      .row('Release now live', result.release)
+      .row('Target', result.target)
+      .row('Previous target (warm)', result.previousTarget)
+      .row('Strategy', inputs.settings.strategy)
+      .row('Served on', `${inputs.settings.listen} ${inputs.settings.hosts.join(', ')}`.trim());
+    return {
+      release: result.dryRun ? undefined : result.release,
+      'previous-target': result.previousTarget,
+    };
+  },
+};
+
+export default action;

@@ -1,3 +1,52 @@
-import { notImplemented } from '@anew/action';
+import { type ActionDefinition, input } from '@anew/action';
+import { environmentSettings, type Settings, settingsFromStrings } from '@anew/core/config';
+import { infraFor, rollback } from '@anew/core/release';
 
-export default notImplemented('rollback');
+interface Inputs {
+  environment: string;
+  to: string | undefined;
+  app: string;
+  settings: Settings;
+  'dry-run': boolean;
+}
+
+const action: ActionDefinition<Inputs> = {
+  name: 'rollback',
+  readInputs() {
+    const environment = input.environmentName('environment');
+    const overrides = settingsFromStrings(
+      ['docker-host', 'router', 'router-url', 'hosts', 'listen'],
+      (k) => input.optional(k),
+      (k) => `input "${k}"`,
+    );
+    const { app, settings } = environmentSettings({
+      configFile: input.str('config'),
+      environment,
+      app: input.optional('app'),
+      repository: process.env['GITHUB_REPOSITORY'],
+      overrides,
+    });
+    input.secret('github-token');
+    return { environment, to: input.optional('to'), app, settings, 'dry-run': input.bool('dry-run', false) };
+  },
+  async main(inputs, { log, summary }) {
+    const infra = infraFor(inputs.settings, log);
+    const result = await rollback(infra, {
+      app: inputs.app,
+      environment: inputs.environment,
+      to: inputs.to,
+      settings: inputs.settings,
+      dryRun: inputs['dry-run'],
+    });
+    summary.title = result.dryRun
+      ? 'anew/rollback: plan (dry run)'
+      : `anew/rollback: ${inputs.app}/${inputs.environment}`;
+    summary
+      .row('Release now live', result.release)
+      .row('Target', result.target)
+      .row('Rolled back from', result.previousRelease);
+    return result.dryRun ? {} : { release: result.release, target: result.target };
+  },
+};
+
+export default action;

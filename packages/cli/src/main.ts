@@ -1,5 +1,6 @@
 import { errorMessage, isUserError } from '@anew/core/errors';
 import { ConsoleLogger } from '@anew/core/log';
+import type { Command } from './commands/shared.ts';
 
 const USAGE = `anew — immutable deployments from a terminal or any CI
 
@@ -18,8 +19,14 @@ Commands:
 
 Run "anew <command> --help" for its options.`;
 
-type Command = (args: string[], log: ConsoleLogger) => Promise<number>;
-const commands: Record<string, () => Promise<{ default: Command }>> = {};
+/** One entry per command; each module's default export runs it (loaded lazily, so start-up stays quick). */
+const commands: Record<string, () => Promise<{ default: Command }>> = {
+  deploy: () => import('./commands/deploy.ts'),
+  flip: () => import('./commands/flip.ts'),
+  rollback: () => import('./commands/rollback.ts'),
+  status: () => import('./commands/status.ts'),
+  cleanup: () => import('./commands/cleanup.ts'),
+};
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -3,7 +3,7 @@ import { errorMessage, UserError } from '../errors/index.ts';
 import { type RunContext, runUrl } from '../github/index.ts';
 import { waitHealthy } from '../health/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
-import type { ReleaseMeta, Target, TargetEngine } from '../targets/index.ts';
+import type { RegistryAuth, ReleaseMeta, Target, TargetEngine } from '../targets/index.ts';
 import { prune } from './cleanup.ts';
 import { newReleaseId, targetName } from './ids.ts';
 import type { Infra } from './infra.ts';
@@ -15,6 +15,8 @@ export interface DeployRequest {
   settings: Settings;
   run: RunContext;
   dryRun: boolean;
+  /** Credentials for the pull; without them each engine uses its own login. */
+  registryAuth?: RegistryAuth;
   /**
    * The provenance gate, run before anything starts (the verify policy the
    * action or CLI was given); absent when no verification is asked for.
@@ -73,7 +75,9 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
   // ── Provenance gate: the one place a deploy verifies its image, before any side effect.
   if (req.verify) await log.group('Verify provenance', req.verify);
 
-  await log.group(`Pull ${meta.image}`, () => Promise.all(engines.map((e) => e.pull(meta.image))));
+  await log.group(`Pull ${meta.image}`, () =>
+    Promise.all(engines.map((e) => e.pull(meta.image, req.registryAuth))),
+  );
 
   const started: Target[] = [];
   const results = await log.group(`Start ${name} on ${engines.length} host(s)`, () =>
@@ -90,8 +94,14 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
   const targets = results.map((r) => (r as PromiseFulfilledResult<Target>).value);
   for (const t of targets) log.info(`${t.name} on ${t.engine} is healthy at ${t.url}`);
 
+  // Retiring needs the router (to know what serves); a deploy that worked does not fail over it.
   await log.group(`Keep ${settings.keep} previous release(s) warm`, () =>
-    prune(infra, { app: req.app, environment: req.environment, keep: settings.keep, protect: [release] }),
+    prune(infra, { app: req.app, environment: req.environment, keep: settings.keep, protect: [release] }).catch(
+      (e) =>
+        log.warning(
+          `older releases were not retired (${errorMessage(e)}); anew/cleanup with the router settings retires them`,
+        ),
+    ),
   );
   return { target: name, url: targets[0]!.url, release, targets, dryRun: false };
 }

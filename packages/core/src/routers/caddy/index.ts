@@ -68,7 +68,7 @@ export class CaddyRouter implements Router {
     }
     const now = await this.read(spec.app, spec.environment);
     // Someone else may have written between our write and this read.
-    if (!now || JSON.stringify(caddyRoute(now)) !== JSON.stringify(caddyRoute(spec))) throw conflict(spec);
+    if (!now || canonicalJson(caddyRoute(now)) !== canonicalJson(caddyRoute(spec))) throw conflict(spec);
     return now;
   }
 

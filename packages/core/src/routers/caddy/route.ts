@@ -98,3 +98,12 @@ export function newServer(listen: string): Record<string, unknown> {
   if (!listen.endsWith(':443')) server['automatic_https'] = { disable: true };
   return server;
 }
+
+/** JSON with sorted keys: Caddy stores objects with its own key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+}
