@@ -2,6 +2,7 @@ import { RouteConflictError, type Router, type RouteSpec, type RouteState } from
 import { AdminError, CaddyAdmin } from './admin.ts';
 import {
   caddyRoute,
+  canonicalJson,
   newServer,
   parseCaddyRoute,
   proxiedDials,
