@@ -1,3 +1,163 @@
-import { notImplemented } from '@anew/action';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as core from '@actions/core';
+import { type ActionDefinition, input, readRegistryCredential } from '@anew/action';
+import { UserError } from '@anew/core/errors';
+import { runContextFromEnv } from '@anew/core/github';
+import { attestImage, loadSigningKey, type SigningKey, type SigningMethod } from '@anew/core/provenance';
+import { type Digest, parseDigest, type Reference, shortDigest } from '@anew/core/ref';
+import { type Credential, RegistryClient } from '@anew/core/registry';
+import { storeGithubAttestation } from './github-attestation.ts';
 
-export default notImplemented('attest');
+interface Inputs {
+  image: Reference & { digest: Digest };
+  /** Undefined: keyless. */
+  signingKey?: SigningKey;
+  fulcioUrl: string;
+  rekorUrl: string;
+  push: boolean;
+  githubAttestation: boolean;
+  inputsDigest?: Digest;
+  baseDigest?: Digest;
+  credential?: Credential;
+  githubToken?: string;
+}
+
+function url(name: string): string {
+  const v = input.required(name);
+  try {
+    const u = new URL(v);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error();
+  } catch {
+    throw new UserError(`input "${name}" is "${v}", not an http(s) URL`);
+  }
+  return v.replace(/\/+$/, '');
+}
+
+/** What build left for this digest in the job: $RUNNER_TEMP/anew/build-<hex>.json. */
+function buildRecord(digest: Digest): { inputsDigest?: Digest; baseDigest?: Digest } {
+  const file = path.join(
+    process.env['RUNNER_TEMP'] || '/tmp',
+    'anew',
+    `build-${digest.slice(digest.indexOf(':') + 1)}.json`,
+  );
+  if (!fs.existsSync(file)) return {};
+  let json: { inputsDigest?: string; baseDigest?: string };
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    throw new UserError(
+      `${file}, which build wrote for this digest, is not JSON`,
+      'Run build again, or give inputs-digest and base-digest',
+    );
+  }
+  return {
+    inputsDigest: json.inputsDigest ? parseDigest(json.inputsDigest, `inputsDigest in ${file}`) : undefined,
+    baseDigest: json.baseDigest ? parseDigest(json.baseDigest, `baseDigest in ${file}`) : undefined,
+  };
+}
+
+function readInputs(): Inputs {
+  const image = input.pinnedImage('image');
+  const pem = input.secret('signing-key');
+  const password = input.secret('signing-key-password');
+  if (password !== undefined && pem === undefined) {
+    throw new UserError(
+      'signing-key-password is set but signing-key is not',
+      'Give the key too, or remove the password to sign keyless',
+    );
+  }
+  const signingKey = pem === undefined ? undefined : loadSigningKey(pem, password, 'input "signing-key"');
+  if (!signingKey && !process.env['ACTIONS_ID_TOKEN_REQUEST_URL']) {
+    throw new UserError(
+      "keyless signing needs the job's OIDC token, and this job has none",
+      'Add `permissions: id-token: write` to the job, or sign with signing-key',
+    );
+  }
+  const githubAttestation = input.bool('github-attestation', false);
+  const githubToken = input.secret('github-token');
+  if (githubAttestation && !githubToken) {
+    throw new UserError(
+      'github-attestation is true but github-token is empty',
+      'Pass a token with `attestations: write`',
+    );
+  }
+  const recorded = buildRecord(image.digest);
+  input.str('config');
+  return {
+    image,
+    signingKey,
+    fulcioUrl: url('fulcio-url'),
+    rekorUrl: url('rekor-url'),
+    push: input.bool('push-to-registry', true),
+    githubAttestation,
+    inputsDigest: input.digest('inputs-digest') ?? recorded.inputsDigest,
+    baseDigest: input.digest('base-digest') ?? recorded.baseDigest,
+    credential: readRegistryCredential(),
+    githubToken,
+  };
+}
+
+const action: ActionDefinition<Inputs> = {
+  name: 'attest',
+  readInputs,
+  async main(inputs, { log, summary }) {
+    const { image } = inputs;
+    const signing: SigningMethod = inputs.signingKey
+      ? { kind: 'key', key: inputs.signingKey }
+      : {
+          kind: 'keyless',
+          token: await core.getIDToken('sigstore'),
+          fulcioUrl: inputs.fulcioUrl,
+          rekorUrl: inputs.rekorUrl,
+        };
+    if (signing.kind === 'keyless') log.setSecret(signing.token);
+    const client = new RegistryClient({
+      log,
+      credentials: inputs.credential ? { [image.registry]: inputs.credential } : undefined,
+    });
+    const result = await attestImage(
+      client,
+      {
+        image,
+        signing,
+        run: runContextFromEnv(),
+        inputsDigest: inputs.inputsDigest,
+        baseDigest: inputs.baseDigest,
+        push: inputs.push,
+      },
+      log,
+    );
+    const dir = path.join(process.env['RUNNER_TEMP'] || '/tmp', 'anew');
+    fs.mkdirSync(dir, { recursive: true });
+    const bundlePath = path.join(
+      dir,
+      `attestation-${image.digest.slice(image.digest.indexOf(':') + 1)}.sigstore.json`,
+    );
+    fs.writeFileSync(bundlePath, result.bundle);
+    let githubId: string | undefined;
+    if (inputs.githubAttestation && result.signed) {
+      githubId = await log.group('GitHub attestation', () =>
+        storeGithubAttestation(JSON.parse(result.bundle.toString('utf8')), inputs.githubToken!, log),
+      );
+    }
+    const top = result.manifests[0]!;
+    summary.title = `anew/attest: ${image.name}@${shortDigest(image.digest)}`;
+    summary
+      .row('Image', image.toString())
+      .row(
+        'Signed',
+        signing.kind === 'key' ? `with key ${inputs.signingKey!.hint.slice(0, 16)}…` : 'keyless (Sigstore)',
+      )
+      .row('Builder', result.statement.predicate?.runDetails?.builder?.id)
+      .row('Attestation', top.attestationDigest)
+      .row('GitHub attestation', githubId);
+    for (const m of result.manifests.slice(1))
+      summary.row(`Platform ${m.platform ?? m.digest}`, m.attestationDigest);
+    if (!result.signed)
+      summary.note('Every manifest already had an attestation from this builder: none was added.');
+    return { 'attestation-digest': top.attestationDigest, 'bundle-path': bundlePath };
+  },
+};
+
+export default action;

@@ -5,6 +5,7 @@ import {
   bundleFromJSON,
   type SerializedBundle,
 } from '@sigstore/bundle';
+import { Bundle as ProtoBundle } from '@sigstore/protobuf-specs';
 import { IN_TOTO_PAYLOAD_TYPE } from './dsse.ts';
 import { STATEMENT_TYPE, type Statement } from './statement.ts';
 
@@ -28,12 +29,27 @@ export function parseBundle(bytes: Buffer | string): Bundle {
   } catch {
     throw new AttestationRefused('the attestation is not JSON');
   }
+  // Read without the shape check first: it refuses several signatures too, but only as "invalid bundle".
+  let raw: ReturnType<typeof ProtoBundle.fromJSON>;
+  try {
+    raw = ProtoBundle.fromJSON(json);
+  } catch (e) {
+    throw new AttestationRefused(`the attestation is not a valid Sigstore bundle: ${(e as Error).message}`);
+  }
+  if (raw.content?.$case === 'dsseEnvelope' && raw.content.dsseEnvelope.signatures.length !== 1) {
+    const n = raw.content.dsseEnvelope.signatures.length;
+    throw new AttestationRefused(`its DSSE envelope has ${n} signatures; exactly one is required`);
+  }
   let bundle: Bundle;
   try {
     bundle = bundleFromJSON(json);
     assertBundle(bundle);
   } catch (e) {
-    throw new AttestationRefused(`the attestation is not a valid Sigstore bundle: ${(e as Error).message}`);
+    const fields = (e as { fields?: string[] }).fields;
+    const detail = fields?.length ? ` (${fields.join(', ')})` : '';
+    throw new AttestationRefused(
+      `the attestation is not a valid Sigstore bundle: ${(e as Error).message}${detail}`,
+    );
   }
   if (bundle.content.$case !== 'dsseEnvelope') {
     throw new AttestationRefused('the bundle carries a message signature, not a DSSE envelope');
