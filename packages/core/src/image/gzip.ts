@@ -56,7 +56,8 @@ export class DeterministicGzip {
   private block = Buffer.allocUnsafe(BLOCK_SIZE);
   private fill = 0;
   private readonly inFlight: Promise<Buffer>[] = [];
-  private readonly concurrency = Math.max(2, os.availableParallelism());
+  // One or two blocks more than cores, so a core never waits while the next block is read and hashed.
+  private readonly concurrency = os.availableParallelism() + 2;
   private started = false;
 
   constructor(private readonly out: FileHandle) {}

@@ -1,0 +1,123 @@
+// Shared helpers of the benchmarks: the services' addresses, a private
+// registry, running an action bundle as the runner does, timing and tables.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Loads what test/services/start.sh wrote; fails with how to start the services. */
+export function servicesEnv() {
+  const file = path.join(process.env.ANEW_SERVICES_DIR ?? '/tmp/anew-services', 'env');
+  if (!fs.existsSync(file))
+    throw new Error(`${file} is missing: start the services with bash test/services/start.sh`);
+  const env = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+export function requireDist(name) {
+  const main = path.join(root, 'dist', name, 'index.cjs');
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  return main;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A fresh, empty registry (distribution), so no run finds blobs an earlier one left. */
+export async function startRegistry() {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-registry-'));
+  fs.writeFileSync(
+    path.join(dir, 'config.yml'),
+    [
+      'version: 0.1',
+      'log: {level: error, accesslog: {disabled: true}}',
+      `storage: {filesystem: {rootdirectory: ${dir}/data}, delete: {enabled: true}}`,
+      `http: {addr: 127.0.0.1:${port}}`,
+    ].join('\n'),
+  );
+  const child = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/v2/`)).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    host: `127.0.0.1:${port}`,
+    async stop() {
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await done;
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs an action bundle with INPUT_* variables; returns its outputs and wall time in ms. */
+export function runBundle(name, inputs, extraEnv = {}) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-run-'));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('INPUT_')));
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  Object.assign(env, { GITHUB_OUTPUT: path.join(tmp, 'out'), RUNNER_TEMP: tmp, ...extraEnv });
+  fs.writeFileSync(env.GITHUB_OUTPUT, '');
+  const start = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [requireDist(name)], { env, encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const outputs = {};
+  const text = fs.readFileSync(env.GITHUB_OUTPUT, 'utf8');
+  for (const m of text.matchAll(/^([\w-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1]] = m[3];
+  fs.rmSync(tmp, { recursive: true, force: true });
+  return { code: r.status, ms, outputs, log: `${r.stdout}${r.stderr}` };
+}
+
+/** Wall time of a command in ms; throws with its output when it fails. */
+export function timed(cmd, args, opts = {}) {
+  const start = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
+  return ms;
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+export function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  for (const [n, r] of rows.entries()) {
+    console.log(`| ${r.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`);
+    if (n === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  }
+}
+
+export function machine() {
+  const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+  return `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
+}
+
+export function version(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0];
+  } catch {
+    return 'not installed';
+  }
+}
