@@ -121,9 +121,11 @@ describe('FROM images of a Dockerfile', () => {
   it.each([
     ['FROM scratch\nCOPY a /a', {}, { bases: [] }],
     ['FROM node:20 AS build\nRUN x\nFROM build\nFROM nginx:1.27', {}, { bases: ['node:20', 'nginx:1.27'] }],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile variables
     ['ARG V=3.20\nFROM --platform=$BUILDPLATFORM alpine:${V} as a', {}, { bases: ['alpine:3.20'] }],
     ['ARG V=3.20\nFROM alpine:$V', { V: '3.21' }, { bases: ['alpine:3.21'] }],
     ['# comment\nfrom \\\n  ghcr.io/acme/base@' + D, {}, { bases: [`ghcr.io/acme/base@${D}`] }],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile variables
     ['FROM alpine:${MISSING}', {}, { unknown: '"FROM alpine:${MISSING}" uses a variable without a value' }],
   ])('%s', (text, args, expected) => {
     expect(dockerfileBases(text, args)).toEqual(expected);
