@@ -138,3 +138,34 @@ describe('tar headers', () => {
     expect(long.subarray(512, 1024).toString()).toContain(`path=${'x'.repeat(120)}\n`);
   });
 });
+
+describe('parallel gzip', () => {
+  it.each([
+    ['nothing', 0],
+    ['one byte', 1],
+    ['exactly one block', BLOCK_SIZE],
+    ['three blocks and a bit', BLOCK_SIZE * 3 + 7],
+  ])('%s: one gzip member that gzip itself accepts, with the right CRC and length', async (_name, size) => {
+    const { DeterministicGzip } = await import('@anew/core/image');
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 7919) % 251;
+    const file = path.join(tmp(), 'x.gz');
+    const fh = await fs.promises.open(file, 'w');
+    const gz = new DeterministicGzip(fh);
+    // Uneven writes: the cut points depend on offsets, not on how the bytes arrive.
+    for (let off = 0; off < size; off += 300_001) await gz.write(data.subarray(off, off + 300_001));
+    const r = await gz.finish();
+    await fh.close();
+    const bytes = fs.readFileSync(file);
+    expect(r.size).toBe(bytes.length);
+    expect(zlib.gunzipSync(bytes).equals(data)).toBe(true);
+    execFileSync('gzip', ['-t', file]);
+    // Same as one whole write.
+    const file2 = path.join(tmp(), 'y.gz');
+    const fh2 = await fs.promises.open(file2, 'w');
+    const gz2 = new DeterministicGzip(fh2);
+    await gz2.write(data);
+    expect((await gz2.finish()).digest).toBe(r.digest);
+    await fh2.close();
+  });
+});
