@@ -24,13 +24,22 @@ export function attestationManifest(
   predicateType: string,
   created: Date,
 ): Buffer {
+  const layerDigest = sha256(bundle);
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MediaType.ociManifest,
       artifactType: BUNDLE_MEDIA_TYPE,
       config: EMPTY_DESCRIPTOR,
-      layers: [{ mediaType: BUNDLE_MEDIA_TYPE, digest: sha256(bundle), size: bundle.length }],
+      layers: [
+        {
+          mediaType: BUNDLE_MEDIA_TYPE,
+          digest: layerDigest,
+          size: bundle.length,
+          // A file name for `oras pull`, as cosign's bundle spec suggests.
+          annotations: { 'org.opencontainers.image.title': `${layerDigest.replace(':', '-')}.sigstore.json` },
+        },
+      ],
       subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
       annotations: {
         'dev.sigstore.bundle.content': 'dsse-envelope',
