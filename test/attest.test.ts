@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { BUNDLE_MEDIA_TYPE, keyHint, parseBundle, statementOf } from '@anew/core/provenance';
@@ -168,6 +169,54 @@ describe('anew/attest (committed bundle) against the real registry', () => {
     expect(wrongPassword.code).not.toBe(0);
     expect(wrongPassword.log).toMatch(/could not be decrypted.*Check signing-key-password/);
     expect(await client.referrers(repo, img.digest)).toEqual([]);
+  });
+
+  it('also stores the bundle through the GitHub attestations API (a stand-in server) when asked', async () => {
+    const received: { url: string; auth: string; body: { bundle?: { mediaType?: string } } }[] = [];
+    const api = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push({
+          url: `${req.method} ${req.url}`,
+          auth: String(req.headers.authorization),
+          body: JSON.parse(body || '{}'),
+        });
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: 4242 }));
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    try {
+      const repo = uniqueRepo(services.registry, 'attest-github');
+      const img = await pushTinyImage(client, repo, crypto.randomUUID());
+      const r = await runAction(
+        'attest',
+        {
+          image: img.ref.toString(),
+          'signing-key': key.privatePem,
+          'signing-key-password': 'key-password-1',
+          'github-attestation': 'true',
+          'github-token': 'ghs_standin_token_1',
+        },
+        {
+          env: {
+            ...workflowEnv(),
+            GITHUB_API_URL: `http://127.0.0.1:${(api.address() as { port: number }).port}`,
+          },
+        },
+      );
+      expect(r.code, r.log).toBe(0);
+      expect(received).toHaveLength(1);
+      expect(received[0]!.url).toBe('POST /repos/org/app/attestations');
+      expect(received[0]!.auth).toBe('token ghs_standin_token_1');
+      expect(received[0]!.body.bundle?.mediaType).toBe(BUNDLE_MEDIA_TYPE);
+      expect(r.summary).toContain('4242');
+    } finally {
+      await new Promise((r) => api.close(r));
+    }
   });
 
   it('ten parallel runs on one subject (ten builders) leave ten entries in the tag index', async () => {
