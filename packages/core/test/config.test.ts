@@ -1,0 +1,142 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Ajv from 'ajv';
+import { describe, expect, it } from 'vitest';
+import schema from '../../../schema/anew.schema.json' with { type: 'json' };
+import {
+  checkConfig,
+  DEFAULT_SETTINGS,
+  environmentSettings,
+  loadConfig,
+  parseSetting,
+  resolveSettings,
+  settingsFromStrings,
+} from '../src/config/index.ts';
+
+const config = checkConfig({
+  app: 'web',
+  defaults: { 'router-url': 'http://10.0.0.1:2019', keep: 3, 'health-path': '/healthz' },
+  environments: {
+    production: {
+      hosts: ['example.com', 'www.example.com'],
+      listen: ':443',
+      strategy: 'canary',
+      steps: [5, 25, 100],
+    },
+    'pr-*': { hosts: '{env}.preview.example.com', keep: 0, 'health-timeout': '2m' },
+  },
+});
+
+describe('anew.yml', () => {
+  it('is a valid JSON Schema (draft-07) that ajv compiles strictly', () => {
+    expect(() => new Ajv.default({ strict: true, allowUnionTypes: true }).compile(schema)).not.toThrow();
+  });
+
+  it('layers defaults, the environment, then inputs', () => {
+    const s = resolveSettings(config, 'production', { keep: 1 });
+    expect(s).toMatchObject({
+      'router-url': 'http://10.0.0.1:2019',
+      'health-path': '/healthz',
+      hosts: ['example.com', 'www.example.com'],
+      listen: ':443',
+      strategy: 'canary',
+      steps: [5, 25, 100],
+      keep: 1,
+      network: DEFAULT_SETTINGS.network,
+    });
+  });
+
+  it('applies templates to matching environments, with {env} in hosts', () => {
+    const s = resolveSettings(config, 'pr-42', {});
+    expect(s.hosts).toEqual(['pr-42.preview.example.com']);
+    expect(s.keep).toBe(0);
+    expect(s['health-timeout']).toBe(120_000);
+    expect(resolveSettings(config, 'staging', {}).hosts).toEqual([]);
+  });
+
+  it.each([
+    [{ environments: { production: { kep: 2 } } }, /environments\.production\.kep is not a known key/],
+    [{ environments: { production: { keep: 'two' } } }, /environments\.production\.keep must be integer/],
+    [
+      { environments: { production: { strategy: 'rolling' } } },
+      /environments\.production\.strategy must be equal to one of the allowed values: blue-green, canary/,
+    ],
+    [{ environments: { Production: {} } }, /environments\.Production/],
+    [{ defaults: { 'health-timeout': 'soon' } }, /defaults\.health-timeout/],
+    [{ app: 'My App' }, /app must match pattern/],
+  ])('points at the offending key: %j', (doc, message) => {
+    expect(() => checkConfig(doc)).toThrow(message);
+  });
+
+  it('loads a file; a missing default file is an empty config, a missing named one an error', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-config-'));
+    try {
+      const file = path.join(dir, 'anew.yml');
+      fs.writeFileSync(file, 'app: shop\nenvironments:\n  production:\n    keep: 4\n');
+      expect(loadConfig(file)).toEqual({ app: 'shop', environments: { production: { keep: 4 } } });
+      expect(loadConfig(path.join(dir, 'nope.yml'))).toEqual({});
+      expect(() => loadConfig(path.join(dir, 'nope.yml'), { required: true })).toThrow(/does not exist/);
+      fs.writeFileSync(file, 'app: [');
+      expect(() => loadConfig(file)).toThrow(/is not valid YAML/);
+      fs.writeFileSync(file, 'app: shop\nenvironments:\n  production:\n    keep: 4\n');
+      const { app, settings } = environmentSettings({
+        configFile: file,
+        environment: 'production',
+        app: undefined,
+        repository: 'acme/Web_Site',
+        overrides: {},
+      });
+      expect([app, settings.keep]).toEqual(['shop', 4]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('falls back to the repository name for the app', () => {
+    const { app } = environmentSettings({
+      configFile: 'anew.yml',
+      environment: 'production',
+      app: undefined,
+      repository: 'acme/Web_Site',
+      overrides: {},
+    });
+    expect(app).toBe('web-site');
+  });
+});
+
+describe('settings from strings (inputs, options)', () => {
+  it.each([
+    ['docker-host', 'unix:///a.sock\nssh://deploy@web-2\n', ['unix:///a.sock', 'ssh://deploy@web-2']],
+    ['hosts', 'a.example, b.example', ['a.example', 'b.example']],
+    ['steps', '10,50', [10, 50, 100]],
+    ['health-timeout', '90', 90_000],
+    ['interval', '500ms', 500],
+    ['max-error-rate', '2%', 0.02],
+    ['env', 'A=1\nB=x=y', { A: '1', B: 'x=y' }],
+    ['require-provenance', 'yes', true],
+  ] as const)('%s: %j', (key, value, want) => {
+    expect(parseSetting(key, value, `input "${key}"`)).toEqual(want);
+  });
+
+  it.each([
+    ['steps', '50,10', /rising percentages/],
+    ['max-error-rate', '1.5', /share from 0 to 1/],
+    ['listen', 'localhost', /with a port/],
+    ['env', 'NOEQUALS', /KEY=VALUE/],
+    ['strategy', 'rolling', /blue-green, canary/],
+    ['keep', '-1', /whole number/],
+  ] as const)('refuses %s %j, naming the input', (key, value, message) => {
+    expect(() => parseSetting(key, value, `input "${key}"`)).toThrow(new RegExp(`input "${key}".*`));
+    expect(() => parseSetting(key, value, `input "${key}"`)).toThrow(message);
+  });
+
+  it('takes only the keys that are given', () => {
+    const got = settingsFromStrings(
+      ['keep', 'listen', 'hosts'],
+      (k) => ({ keep: '5', listen: '' })[k as string],
+      (k) => k,
+    );
+    expect(got).toEqual({ keep: 5 });
+  });
+});
