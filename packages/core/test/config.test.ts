@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import schema from '../../../schema/anew.schema.json' with { type: 'json' };
 import {
@@ -30,7 +30,7 @@ const config = checkConfig({
 
 describe('anew.yml', () => {
   it('is a valid JSON Schema (draft-07) that ajv compiles strictly', () => {
-    expect(() => new Ajv.default({ strict: true, allowUnionTypes: true }).compile(schema)).not.toThrow();
+    expect(() => new Ajv({ strict: true, allowUnionTypes: true }).compile(schema)).not.toThrow();
   });
 
   it('layers defaults, the environment, then inputs', () => {

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { engineHostName } from '../src/targets/docker/address.ts';
-import { isCliVariable, listArgs, pullArgs, removeArgs, runArgs } from '../src/targets/docker/argv.ts';
+import {
+  isCliVariable,
+  listArgs,
+  pullArgs,
+  type RunArgs,
+  removeArgs,
+  runArgs,
+} from '../src/targets/docker/argv.ts';
 import {
   byRelease,
   LABELS,
@@ -84,7 +91,7 @@ describe('docker argv', () => {
         'i@sha256:x',
       ],
     },
-  ])('run: $what', ({ args, want }) => {
+  ] as { what: string; args: RunArgs; want: string[] }[])('run: $what', ({ args, want }) => {
     expect(runArgs(args)).toEqual(want);
   });
 
