@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +17,7 @@ import {
   skopeoRaw,
   waitForText,
 } from './helpers/build-tools.ts';
-import { freePort, type RunningService, startRegistry } from './helpers/services.ts';
+import { freePort, type RunningService, services, startRegistry } from './helpers/services.ts';
 
 /**
  * The daemonless build, run as the runner runs the committed bundle, against
@@ -304,5 +305,66 @@ describe('bad input: a clear error and nothing pushed', () => {
     expect(r.log).toMatch(message);
     expect(r.log).not.toMatch(/\n\s+at /); // a user error, not a stack trace
     expect(await registryContents(empty.host)).toEqual({});
+  });
+});
+
+describe('registry credentials', () => {
+  const auth = () => services.authRegistry;
+
+  it('pushes with registry-username and registry-password, and prints the password nowhere but in the mask command', async () => {
+    const { host, username, password } = auth();
+    const r = await runAction('build', {
+      ...buildInputs(`${host}/auth/web`),
+      'registry-username': username,
+      'registry-password': password,
+    });
+    expect(r.code, r.log).toBe(0);
+    expect(r.log).toContain(`::add-mask::${password}`);
+    expect(r.log.split('\n').filter((l) => l.includes(password) && !l.startsWith('::add-mask::'))).toEqual(
+      [],
+    );
+    const raw = execFileSync('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      '--creds',
+      `${username}:${password}`,
+      `docker://${r.outputs['image']}`,
+    ]);
+    expect(sha256(raw)).toBe(r.outputs['digest']);
+  });
+
+  it('takes them from the docker config when no input gives them', async () => {
+    const { host, username, password } = auth();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-docker-config-'));
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const authField = Buffer.from(`${username}:${password}`).toString('base64');
+    fs.writeFileSync(
+      path.join(dir, 'config.json'),
+      JSON.stringify({ auths: { [host]: { auth: authField } } }),
+    );
+    const r = await runAction('build', buildInputs(`${host}/auth/from-config`), {
+      env: { DOCKER_CONFIG: dir },
+    });
+    expect(r.code, r.log).toBe(0);
+    expect(r.outputs['digest']).toMatch(/^sha256:/);
+  });
+
+  it('fails clearly without them', async () => {
+    const { host } = auth();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-docker-config-'));
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const r = await runAction('build', buildInputs(`${host}/auth/denied`), { env: { DOCKER_CONFIG: dir } });
+    expect(r.code).not.toBe(0);
+    expect(r.log).toMatch(/anew\/build: .* requires credentials and none were found.*registry-username/);
+  });
+
+  it('refuses only one of the two inputs before contacting anything', async () => {
+    const r = await runAction('build', {
+      ...buildInputs(`${auth().host}/auth/half`),
+      'registry-username': 'u',
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.log).toMatch(/only one of "registry-username" and "registry-password" is set/);
   });
 });
