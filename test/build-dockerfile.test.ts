@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from './helpers/action.ts';
@@ -119,5 +121,38 @@ describe('Dockerfile build through the Docker engine', () => {
     const r = await runAction('build', { image: image(), context, entrypoint: '/x' }, { env });
     expect(r.code).not.toBe(0);
     expect(r.log).toMatch(/"entrypoint" apply to the daemonless builder.*"files" is empty/);
+  });
+});
+
+describe('Dockerfile build with credentials from inputs', () => {
+  it("logs the docker CLI in through a private config, leaving the user's alone", async () => {
+    const { host, username, password } = services.authRegistry;
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-home-'));
+    cleanup.push(() => fs.rmSync(home, { recursive: true, force: true }));
+    const r = await runAction(
+      'build',
+      {
+        image: `${host}/dockerfile/auth`,
+        context,
+        'registry-username': username,
+        'registry-password': password,
+      },
+      { env: { ...env, HOME: home, DOCKER_CONFIG: undefined } },
+    );
+    expect(r.code, r.log).toBe(0);
+    expect(r.log).toMatch(/Running: docker login --username anew-user --password-stdin/);
+    expect(r.log.split('\n').filter((l) => l.includes(password) && !l.startsWith('::add-mask::'))).toEqual(
+      [],
+    );
+    expect(fs.existsSync(path.join(home, '.docker/config.json'))).toBe(false);
+    const raw = execFileSync('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      '--creds',
+      `${username}:${password}`,
+      `docker://${r.outputs['image']}`,
+    ]);
+    expect(sha256(raw)).toBe(r.outputs['digest']);
   });
 });
