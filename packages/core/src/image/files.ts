@@ -144,9 +144,9 @@ export function collectEntries(root: string, mappings: readonly FileMapping[]): 
       );
     }
   }
-  return [...entries.values()]
-    .map(({ from: _from, ...e }) => e)
-    .sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  // Byte order of the UTF-8 paths, as tar readers and other builders sort; keys computed once.
+  const keyed = [...entries.values()].map(({ from: _from, ...e }) => ({ e, key: Buffer.from(e.path) }));
+  return keyed.sort((a, b) => Buffer.compare(a.key, b.key)).map((k) => k.e);
 }
 
 function fileEntry(imgPath: string, source: string, st: fs.Stats): LayerEntry {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { UserError } from '../errors/index.ts';
@@ -84,20 +84,28 @@ export function describeEntries(entries: readonly LayerEntry[]): EntryDescriptio
   return entries.map((e) => {
     if (e.type === 'dir') return { path: e.path, type: e.type, mode: e.mode };
     if (e.type === 'symlink') return { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! };
-    const hash = createHash('sha256');
     const fd = fs.openSync(e.source!, 'r');
     let done = 0;
+    let sha256: string;
     try {
-      for (;;) {
-        const n = fs.readSync(fd, chunk, 0, READ_CHUNK, null);
-        if (n === 0) break;
-        hash.update(chunk.subarray(0, n));
-        done += n;
+      let n = fs.readSync(fd, chunk, 0, READ_CHUNK, null);
+      done = n;
+      if (n < READ_CHUNK) {
+        // Most files fit one read: the one-shot hash skips creating a Hash object per file.
+        sha256 = hash('sha256', chunk.subarray(0, n), 'hex');
+      } else {
+        const h = createHash('sha256');
+        while (n > 0) {
+          h.update(chunk.subarray(0, n));
+          n = fs.readSync(fd, chunk, 0, READ_CHUNK, null);
+          done += n;
+        }
+        sha256 = h.digest('hex');
       }
     } finally {
       fs.closeSync(fd);
     }
     if (done !== e.size) throw changedWhileBuilding(e);
-    return { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256: hash.digest('hex') };
+    return { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256 };
   });
 }
