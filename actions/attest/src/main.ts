@@ -98,6 +98,18 @@ function readInputs(): Inputs {
   };
 }
 
+/** The job's OIDC token for Sigstore; its failures are the workflow's to fix. */
+async function jobToken(): Promise<string> {
+  try {
+    return await core.getIDToken('sigstore');
+  } catch (e) {
+    throw new UserError(
+      `the job's OIDC token could not be obtained: ${(e as Error).message}`,
+      'Add `permissions: id-token: write` to the job, or sign with signing-key',
+    );
+  }
+}
+
 const action: ActionDefinition<Inputs> = {
   name: 'attest',
   readInputs,
@@ -107,7 +119,7 @@ const action: ActionDefinition<Inputs> = {
       ? { kind: 'key', key: inputs.signingKey }
       : {
           kind: 'keyless',
-          token: await core.getIDToken('sigstore'),
+          token: await jobToken(),
           fulcioUrl: inputs.fulcioUrl,
           rekorUrl: inputs.rekorUrl,
         };

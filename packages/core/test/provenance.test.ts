@@ -6,6 +6,7 @@ import {
   BUILD_TYPE,
   BUNDLE_MEDIA_TYPE,
   buildProvenanceStatement,
+  globToRegExp,
   keyHint,
   keylessTrust,
   loadSigningKey,
@@ -14,6 +15,7 @@ import {
   publicKeyTrust,
   readTrustedRoot,
   SLSA_PROVENANCE_V1,
+  sameRepository,
   signStatement,
   verifyBundle,
 } from '@anew/core/provenance';
@@ -110,6 +112,31 @@ describe('SLSA v1 provenance statement', () => {
         finishedOn: new Date(),
       }),
     ).toThrow(/GITHUB_REPOSITORY or GITHUB_WORKFLOW_REF is not set/);
+  });
+});
+
+describe('policy matching', () => {
+  it.each([
+    ['refs/tags/v*', 'refs/tags/v1.2.3', true],
+    ['refs/tags/v*', 'refs/tags/v1/evil', false],
+    ['refs/tags/v*', 'refs/heads/v1', false],
+    ['refs/heads/**', 'refs/heads/release/1.x', true],
+    ['refs/heads/main', 'refs/heads/main', true],
+    ['refs/heads/main', 'refs/heads/mainline', false],
+    ['refs/tags/v?.0', 'refs/tags/v2.0', true],
+    ['refs/tags/v1.0', 'refs/tags/v1x0', false],
+  ])('source-ref glob %s against %s: %s', (glob, ref, ok) => {
+    expect(globToRegExp(glob).test(ref)).toBe(ok);
+  });
+  it.each([
+    ['org/app', 'https://github.com/org/app', true],
+    ['Org/App', 'https://github.com/org/app', true],
+    ['org/app', 'https://github.com/org/app-evil', false],
+    ['org/app', 'https://github.com/evil/org/app', false],
+    ['https://github.com/org/app', 'https://github.com/org/app/', true],
+    ['https://github.com/org/app', 'https://ghe.example/org/app', false],
+  ])('source-repository %s against %s: %s', (wanted, url, ok) => {
+    expect(sameRepository(wanted, url)).toBe(ok);
   });
 });
 

@@ -17,6 +17,7 @@ export {
   GITHUB_ACTIONS_ISSUER,
   globToRegExp,
   type SignerIdentity,
+  sameRepository,
   type VerifyPolicy,
 } from './policy.ts';
 export {
