@@ -170,6 +170,41 @@ describe('anew/verify (committed bundle) against the real registry', () => {
     expect(evil.log).toMatch(/does not match \^\(\?:https:\/\/github\\\.com\/org\/app-evil\/\.\*\)\$/);
   });
 
+  it('attests and verifies on a registry that needs credentials (registry-username, registry-password)', async () => {
+    const auth = services.authRegistry;
+    const authed = new RegistryClient({
+      credentials: { [auth.host]: { username: auth.username, password: auth.password } },
+    });
+    const repo = uniqueRepo(auth.host, 'verify-auth');
+    const img = await pushTinyImage(authed, repo, crypto.randomUUID());
+    const creds = { 'registry-username': auth.username, 'registry-password': auth.password };
+    const a = await runAction(
+      'attest',
+      { image: img.ref.toString(), 'signing-key': right.privatePem, ...creds },
+      { env: workflowEnv() },
+    );
+    expect(a.code, a.log).toBe(0);
+    expect(
+      a.log
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n'),
+    ).not.toContain(auth.password);
+    const v = await runAction(
+      'verify',
+      { image: img.ref.toString(), 'public-key': right.publicPem, ...creds },
+      { node: NODE24 },
+    );
+    expect(v.code, v.log).toBe(0);
+    const anonymous = await runAction(
+      'verify',
+      { image: img.ref.toString(), 'public-key': right.publicPem },
+      { env: { DOCKER_CONFIG: fs.mkdtempSync(path.join(os.tmpdir(), 'anew-no-docker-config-')) } },
+    );
+    expect(anonymous.code).not.toBe(0);
+    expect(anonymous.log).toMatch(/requires credentials and none were found/);
+  });
+
   it('refuses an incomplete policy before reading the registry', async () => {
     const r = await runAction('verify', { image: attested.toString() });
     expect(r.code).not.toBe(0);
