@@ -136,6 +136,8 @@ describe('Dockerfile build with credentials from inputs', () => {
         context,
         'registry-username': username,
         'registry-password': password,
+        // The registry is shared and outlives the test: new inputs, so this run builds and pushes.
+        labels: `org.example.run=${Date.now()}-${process.pid}`,
       },
       { env: { ...env, HOME: home, DOCKER_CONFIG: undefined } },
     );
