@@ -196,10 +196,12 @@ describe('anew/verify (committed bundle) against the real registry', () => {
       { node: NODE24 },
     );
     expect(v.code, v.log).toBe(0);
+    const emptyDockerConfig = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-no-docker-config-'));
+    temps.push(emptyDockerConfig);
     const anonymous = await runAction(
       'verify',
       { image: img.ref.toString(), 'public-key': right.publicPem },
-      { env: { DOCKER_CONFIG: fs.mkdtempSync(path.join(os.tmpdir(), 'anew-no-docker-config-')) } },
+      { env: { DOCKER_CONFIG: emptyDockerConfig } },
     );
     expect(anonymous.code).not.toBe(0);
     expect(anonymous.log).toMatch(/requires credentials and none were found/);
