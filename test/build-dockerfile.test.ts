@@ -14,7 +14,14 @@ import {
   skopeoRaw,
   waitForText,
 } from './helpers/build-tools.ts';
-import { docker, freePort, type RunningService, services, startRegistry } from './helpers/services.ts';
+import {
+  docker,
+  freePort,
+  type RunningService,
+  services,
+  servicesDir,
+  startRegistry,
+} from './helpers/services.ts';
 
 /**
  * The Dockerfile path on a machine without buildx: the Docker engine builds,
@@ -126,7 +133,11 @@ describe('Dockerfile build through the Docker engine', () => {
 
 describe('Dockerfile build with credentials from inputs', () => {
   it("logs the docker CLI in through a private config, leaving the user's alone", async () => {
-    const { host, username, password } = services.authRegistry;
+    // A private registry with the services' htpasswd: nothing is left behind.
+    const authRegistry = await startRegistry({ htpasswd: path.join(servicesDir(), 'htpasswd') });
+    cleanup.push(() => authRegistry.stop());
+    const { username, password } = services.authRegistry;
+    const host = authRegistry.host;
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-home-'));
     cleanup.push(() => fs.rmSync(home, { recursive: true, force: true }));
     const r = await runAction(
@@ -136,8 +147,6 @@ describe('Dockerfile build with credentials from inputs', () => {
         context,
         'registry-username': username,
         'registry-password': password,
-        // The registry is shared and outlives the test: new inputs, so this run builds and pushes.
-        labels: `org.example.run=${Date.now()}-${process.pid}`,
       },
       { env: { ...env, HOME: home, DOCKER_CONFIG: undefined } },
     );

@@ -17,7 +17,7 @@ import {
   skopeoRaw,
   waitForText,
 } from './helpers/build-tools.ts';
-import { freePort, type RunningService, services, startRegistry } from './helpers/services.ts';
+import { freePort, type RunningService, services, servicesDir, startRegistry } from './helpers/services.ts';
 
 /**
  * The daemonless build, run as the runner runs the committed bundle, against
@@ -309,7 +309,13 @@ describe('bad input: a clear error and nothing pushed', () => {
 });
 
 describe('registry credentials', () => {
-  const auth = () => services.authRegistry;
+  // A private registry with the services' htpasswd: nothing is left behind, and every run builds.
+  let authRegistry: RunningService;
+  beforeAll(async () => {
+    authRegistry = await startRegistry({ htpasswd: path.join(servicesDir(), 'htpasswd') });
+  });
+  afterAll(() => authRegistry?.stop());
+  const auth = () => ({ ...services.authRegistry, host: authRegistry.host });
 
   it('pushes with registry-username and registry-password, and prints the password nowhere but in the mask command', async () => {
     const { host, username, password } = auth();
