@@ -19,8 +19,7 @@ export function epochToRfc3339(epoch: number): string {
   return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-// The runtime settings the OCI config defines; docker-only fields of a base
-// (Healthcheck, OnBuild, Shell…) are kept as they are, since runtimes read them.
+/** The base's environment with ours applied: a key we set replaces the base's value in place. */
 function mergeEnv(base: string[] | undefined, ours: Record<string, string>): string[] | undefined {
   const out = new Map<string, string>();
   for (const kv of base ?? []) {
@@ -47,6 +46,7 @@ export function buildConfig(opts: {
 }): Json {
   const { base, platform, settings, diffId, epoch } = opts;
   const created = epochToRfc3339(epoch);
+  // Docker-only fields of a base's runtime config (Healthcheck, OnBuild, Shell…) are kept: runtimes read them.
   const runtime: Json = { ...(base?.config ?? {}) };
   const env = mergeEnv(runtime.Env, settings.env);
   if (env) runtime.Env = env;
