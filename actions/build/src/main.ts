@@ -68,7 +68,9 @@ function readInputs(): Inputs {
       cache: input.bool('cache', true),
       epoch: 0,
       platforms:
-        platforms.length > 0 ? platforms.map((p) => parsePlatform(p, 'input "platforms"')) : undefined,
+        platforms.length > 0
+          ? [...new Set(platforms)].map((p) => parsePlatform(p, 'input "platforms"'))
+          : undefined,
       labels: imageLabels(runContextFromEnv(), input.keyValues('labels')),
       daemonless: daemonless
         ? {
