@@ -17,7 +17,7 @@ import { parseReference, shortDigest } from '@anew/core/ref';
 import { type Credential, CredentialStore, RegistryClient } from '@anew/core/registry';
 
 interface Inputs {
-  request: BuildRequest;
+  request: Omit<BuildRequest, 'epoch'>;
   /** Undefined: the commit time of HEAD, else 0 (needs git, so resolved in main). */
   sourceDateEpoch?: number;
   credential?: Credential;
@@ -66,7 +66,6 @@ function readInputs(): Inputs {
       context: input.str('context') || '.',
       tags: parseTags(input.list('tags'), repo),
       cache: input.bool('cache', true),
-      epoch: 0,
       platforms:
         platforms.length > 0
           ? [...new Set(platforms)].map((p) => parsePlatform(p, 'input "platforms"'))
@@ -107,7 +106,7 @@ const action: ActionDefinition<Inputs> = {
     const exec = new Exec(log);
     // Read the docker config now, so an unreadable one fails before anything is pushed.
     if (!credential) await new CredentialStore().get(registry);
-    request.epoch = inputs.sourceDateEpoch ?? (await defaultSourceDateEpoch(exec, request.context));
+    const epoch = inputs.sourceDateEpoch ?? (await defaultSourceDateEpoch(exec, request.context));
     const client = new RegistryClient({
       log,
       credentials: credential ? { [registry]: credential } : undefined,
@@ -116,7 +115,7 @@ const action: ActionDefinition<Inputs> = {
       path.join(process.env['RUNNER_TEMP'] || fs.realpathSync('/tmp'), 'anew-build-'),
     );
     try {
-      const r = await build(request, { client, exec, log, tmpDir, credential });
+      const r = await build({ ...request, epoch }, { client, exec, log, tmpDir, credential });
       writeAttestInputs(r.digest, r.inputsDigest, r.baseDigest);
       summary.title = `anew/build: ${request.repo.name}@${shortDigest(r.digest)}`;
       summary
