@@ -137,6 +137,25 @@ describe('tar headers', () => {
     expect(String.fromCharCode(long[156]!)).toBe('x');
     expect(long.subarray(512, 1024).toString()).toContain(`path=${'x'.repeat(120)}\n`);
   });
+
+  it('put long link targets and sizes of 8 GiB and more in PAX records, with lengths that count themselves', () => {
+    const link = tarHeader({
+      path: 'l',
+      type: 'symlink',
+      mode: 0o777,
+      size: 0,
+      mtime: 0,
+      linkname: 'y'.repeat(101),
+    });
+    expect(link.subarray(512, 1024).toString()).toContain(`115 linkpath=${'y'.repeat(101)}\n`);
+    const big = tarHeader({ path: 'big', type: 'file', mode: 0o644, size: 2 ** 33, mtime: 0 });
+    expect(big.subarray(512, 1024).toString()).toContain('19 size=8589934592\n');
+    // A record whose length gains a digit from its own: 98 bytes of body and 2 digits make 100, so 101.
+    const edge = tarHeader({ path: `é${'z'.repeat(89)}`, type: 'file', mode: 0o644, size: 0, mtime: 0 });
+    const record = edge.subarray(512, 1024).toString().replace(/\0+$/, '');
+    expect(record.startsWith('101 path=é')).toBe(true);
+    expect(Buffer.byteLength(record)).toBe(101);
+  });
 });
 
 describe('parallel gzip', () => {
