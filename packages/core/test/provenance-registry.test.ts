@@ -192,6 +192,35 @@ describe('provenance in the real registry (distribution 2.8, tag-schema referrer
     expect(v.manifests.map((m) => m.platform)).toEqual([undefined, 'linux/amd64', 'linux/arm64']);
   });
 
+  it('attests an index whose platform manifest already has an attestation: only the others get one', async () => {
+    const repo = uniqueRepo(services.registry, 'partial');
+    const idx = await pushTinyIndex(client, repo, crypto.randomUUID());
+    const alone = await attestImage(
+      client,
+      {
+        image: repo.withDigest(idx.amd64.digest) as Reference & { digest: Digest },
+        signing: { kind: 'key', key: keyA },
+        run,
+        push: true,
+      },
+      log,
+    );
+    const r = await attestImage(
+      client,
+      { image: idx.ref, signing: { kind: 'key', key: keyA }, run, push: true },
+      log,
+    );
+    expect(r.signed).toBe(true);
+    expect(r.manifests.map((m) => [m.platform, m.reused])).toEqual([
+      [undefined, false],
+      ['linux/amd64', true],
+      ['linux/arm64', false],
+    ]);
+    expect(r.manifests[1]!.attestationDigest).toBe(alone.manifests[0]!.attestationDigest);
+    expect(await client.referrers(repo, idx.amd64.digest, BUNDLE_MEDIA_TYPE)).toHaveLength(1);
+    await expect(verifyImage(client, idx.ref, keyPolicy(), log)).resolves.toBeTruthy();
+  });
+
   it('attests and verifies keyless against the mock Sigstore', async () => {
     const { img } = await image('keyless');
     await attestImage(client, { image: img.ref, signing: keyless(), run, push: true }, log);
@@ -359,6 +388,17 @@ describe('provenance in the real registry (distribution 2.8, tag-schema referrer
       (repo, img) => attach(repo, img, { kind: 'key', key: keyA }),
       () => keylessPolicy(),
       /it is signed with a key \(hint [0-9a-f]+\); set public-key/,
+    ],
+    [
+      'keyless without its transparency-log entry',
+      (repo, img) =>
+        attach(repo, img, keyless(), {
+          bundle: (b) => {
+            b.verificationMaterial.tlogEntries = [];
+          },
+        }),
+      () => keylessPolicy(),
+      /its signature does not verify: .*expected 1 (timestamps|tlog entries), got 0/,
     ],
   ];
 
