@@ -1,8 +1,9 @@
-import { type ActionDefinition, input } from '@anew/action';
+import { type ActionDefinition, input, readRegistryCredential, readVerifyPolicy } from '@anew/action';
 import { environmentSettings, type Settings, settingsFromStrings } from '@anew/core/config';
-import { UserError } from '@anew/core/errors';
 import { runContextFromEnv } from '@anew/core/github';
+import { type VerifyPolicy, verifyImage } from '@anew/core/provenance';
 import type { Digest, Reference } from '@anew/core/ref';
+import { type Credential, RegistryClient } from '@anew/core/registry';
 import { deploy, infraFor } from '@anew/core/release';
 
 interface Inputs {
@@ -11,9 +12,9 @@ interface Inputs {
   app: string;
   settings: Settings;
   'dry-run': boolean;
-  /** The verify policy inputs that were given (any one asks for verification). */
-  policy: Record<string, string>;
-  registry: { username: string; password: string } | undefined;
+  /** The provenance policy, when require-provenance or any policy input asks for verification. */
+  policy: VerifyPolicy | undefined;
+  registry: Credential | undefined;
 }
 
 const POLICY_INPUTS = [
@@ -55,17 +56,11 @@ const action: ActionDefinition<Inputs> = {
       repository: process.env['GITHUB_REPOSITORY'],
       overrides,
     });
-    const policy: Record<string, string> = {};
-    for (const k of POLICY_INPUTS) {
-      const v = input.optional(k);
-      if (v !== undefined) policy[k] = v;
-    }
-    // Only the issuer has a default; it asks for nothing on its own.
+    // Any policy input asks for verification, as require-provenance does (the issuer alone has a default).
+    const policyGiven = POLICY_INPUTS.some((k) => input.optional(k) !== undefined);
+    const policy = settings['require-provenance'] || policyGiven ? readVerifyPolicy() : undefined;
     input.optional('certificate-oidc-issuer');
-    const username = input.optional('registry-username');
-    const password = input.secret('registry-password');
-    if ((username === undefined) !== (password === undefined))
-      throw new UserError('registry-username and registry-password go together', 'Set both, or neither');
+    const registry = readRegistryCredential();
     input.secret('github-token');
     return {
       image,
@@ -74,17 +69,11 @@ const action: ActionDefinition<Inputs> = {
       settings,
       'dry-run': input.bool('dry-run', false),
       policy,
-      registry: username && password ? { username, password } : undefined,
+      registry,
     };
   },
   async main(inputs, { log, summary }) {
-    const wantsProvenance = inputs.settings['require-provenance'] || Object.keys(inputs.policy).length > 0;
-    // ── Provenance gate call site: verification before deploy lands with the verify action's policy reader.
-    if (wantsProvenance)
-      throw new UserError(
-        'provenance verification before deploy is not available yet in this version of anew/deploy',
-        'Remove require-provenance and the policy inputs, or run anew/verify as a step before deploy',
-      );
+    const { policy } = inputs;
     const infra = infraFor(inputs.settings, log);
     const result = await deploy(infra, {
       image: inputs.image,
@@ -94,6 +83,18 @@ const action: ActionDefinition<Inputs> = {
       run: runContextFromEnv(),
       dryRun: inputs['dry-run'],
       registryAuth: inputs.registry && { registry: inputs.image.registry, ...inputs.registry },
+      // The provenance gate: the same verification as anew/verify, before anything starts.
+      verify: policy
+        ? async () => {
+            const client = new RegistryClient({
+              log,
+              credentials: inputs.registry ? { [inputs.image.registry]: inputs.registry } : undefined,
+            });
+            const tmp = process.env['RUNNER_TEMP'] || '/tmp';
+            const v = await verifyImage(client, inputs.image, policy, log, { cacheDir: tmp });
+            summary.row('Provenance', `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`);
+          }
+        : undefined,
     });
     summary.title = result.dryRun
       ? 'anew/deploy: plan (dry run)'
