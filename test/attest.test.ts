@@ -219,6 +219,28 @@ describe('anew/attest (committed bundle) against the real registry', () => {
     }
   });
 
+  it('with push-to-registry false, only writes the bundle', async () => {
+    const repo = uniqueRepo(services.registry, 'attest-nopush');
+    const img = await pushTinyImage(client, repo, crypto.randomUUID());
+    const runnerTemp = tempDir();
+    const r = await runAction(
+      'attest',
+      {
+        image: img.ref.toString(),
+        'signing-key': key.privatePem,
+        'signing-key-password': 'key-password-1',
+        'push-to-registry': 'false',
+      },
+      { env: { ...workflowEnv(), RUNNER_TEMP: runnerTemp } },
+    );
+    expect(r.code, r.log).toBe(0);
+    expect(r.outputs['attestation-digest']).toBeUndefined();
+    expect(statementOf(parseBundle(fs.readFileSync(r.outputs['bundle-path']!))).subject[0]!.digest).toEqual({
+      sha256: img.digest.slice(7),
+    });
+    expect(await client.referrers(repo, img.digest)).toEqual([]);
+  });
+
   it('ten parallel runs on one subject (ten builders) leave ten entries in the tag index', async () => {
     const repo = uniqueRepo(services.registry, 'attest-parallel');
     const img = await pushTinyImage(client, repo, crypto.randomUUID());

@@ -221,9 +221,19 @@ describe('provenance in the real registry (distribution 2.8, tag-schema referrer
     await expect(verifyImage(client, idx.ref, keyPolicy(), log)).resolves.toBeTruthy();
   });
 
-  it('attests and verifies keyless against the mock Sigstore', async () => {
+  it('attests and verifies keyless against the mock Sigstore, once per builder', async () => {
     const { img } = await image('keyless');
-    await attestImage(client, { image: img.ref, signing: keyless(), run, push: true }, log);
+    const first = await attestImage(client, { image: img.ref, signing: keyless(), run, push: true }, log);
+    const again = await attestImage(client, { image: img.ref, signing: keyless(), run, push: true }, log);
+    expect(again.signed).toBe(false);
+    expect(again.manifests[0]!.attestationDigest).toBe(first.manifests[0]!.attestationDigest);
+    // Another issuer is another signer: its attestation is added.
+    const other = await attestImage(
+      client,
+      { image: img.ref, signing: keyless({ iss: 'https://other.example' }), run, push: true },
+      log,
+    );
+    expect(other.signed).toBe(true);
     const v = await verifyImage(
       client,
       img.ref,
