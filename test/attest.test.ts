@@ -44,7 +44,7 @@ describe('anew/attest (committed bundle) against the real registry', () => {
     const baseDigest = `sha256:${'5'.repeat(64)}`;
     fs.writeFileSync(
       path.join(runnerTemp, 'anew', `build-${hex}.json`),
-      JSON.stringify({ inputsDigest, baseDigest }),
+      JSON.stringify({ inputsDigest, baseDigest, startedOn: '2026-01-02T03:04:05Z' }),
     );
 
     const r = await runAction(
@@ -70,6 +70,13 @@ describe('anew/attest (committed bundle) against the real registry', () => {
     const bundle = fs.readFileSync(r.outputs['bundle-path']!);
     const statement = statementOf(parseBundle(bundle));
     expect(statement.predicate.buildDefinition.internalParameters.anew).toEqual({ inputsDigest });
+    expect(statement.predicate.runDetails.metadata.startedOn).toBe('2026-01-02T03:04:05.000Z');
+    expect(Date.parse(statement.predicate.runDetails.metadata.finishedOn)).toBeGreaterThan(
+      Date.parse('2026-01-02T03:04:05Z'),
+    );
+    expect(statement.predicate.runDetails.metadata.invocationId).toBe(
+      'https://github.com/org/app/actions/runs/1234/attempts/1',
+    );
     expect(statement.predicate.buildDefinition.resolvedDependencies).toContainEqual({
       name: 'base-image',
       digest: { sha256: '5'.repeat(64) },

@@ -19,6 +19,8 @@ interface Inputs {
   githubAttestation: boolean;
   inputsDigest?: Digest;
   baseDigest?: Digest;
+  startedOn: Date;
+  finishedOn?: Date;
   credential?: Credential;
   githubToken?: string;
 }
@@ -34,15 +36,29 @@ function url(name: string): string {
   return v.replace(/\/+$/, '');
 }
 
+interface BuildRecord {
+  inputsDigest?: Digest;
+  baseDigest?: Digest;
+  startedOn?: Date;
+  finishedOn?: Date;
+}
+
+function time(value: unknown, what: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const d = new Date(String(value));
+  if (Number.isNaN(d.getTime())) throw new UserError(`${what} is "${value}", not a time`);
+  return d;
+}
+
 /** What build left for this digest in the job: $RUNNER_TEMP/anew/build-<hex>.json. */
-function buildRecord(digest: Digest): { inputsDigest?: Digest; baseDigest?: Digest } {
+function buildRecord(digest: Digest): BuildRecord {
   const file = path.join(
     process.env['RUNNER_TEMP'] || '/tmp',
     'anew',
     `build-${digest.slice(digest.indexOf(':') + 1)}.json`,
   );
   if (!fs.existsSync(file)) return {};
-  let json: { inputsDigest?: string; baseDigest?: string };
+  let json: { inputsDigest?: string; baseDigest?: string; startedOn?: string; finishedOn?: string };
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch {
@@ -54,6 +70,8 @@ function buildRecord(digest: Digest): { inputsDigest?: Digest; baseDigest?: Dige
   return {
     inputsDigest: json.inputsDigest ? parseDigest(json.inputsDigest, `inputsDigest in ${file}`) : undefined,
     baseDigest: json.baseDigest ? parseDigest(json.baseDigest, `baseDigest in ${file}`) : undefined,
+    startedOn: time(json.startedOn, `startedOn in ${file}`),
+    finishedOn: time(json.finishedOn, `finishedOn in ${file}`),
   };
 }
 
@@ -93,6 +111,10 @@ function readInputs(): Inputs {
     githubAttestation,
     inputsDigest: input.digest('inputs-digest') ?? recorded.inputsDigest,
     baseDigest: input.digest('base-digest') ?? recorded.baseDigest,
+    // The build's own times when it recorded them; else this job's process start (the
+    // runner starts one per step, so this is when attest started) and the signing time.
+    startedOn: recorded.startedOn ?? new Date(Date.now() - process.uptime() * 1000),
+    finishedOn: recorded.finishedOn,
     credential: readRegistryCredential(),
     githubToken,
   };
@@ -136,6 +158,8 @@ const action: ActionDefinition<Inputs> = {
         run: runContextFromEnv(),
         inputsDigest: inputs.inputsDigest,
         baseDigest: inputs.baseDigest,
+        startedOn: inputs.startedOn,
+        finishedOn: inputs.finishedOn,
         push: inputs.push,
       },
       log,

@@ -18,6 +18,8 @@ export interface AttestOptions {
   inputsDigest?: Digest;
   baseDigest?: Digest;
   startedOn?: Date;
+  /** When the build finished; default: when the statement is made. */
+  finishedOn?: Date;
   /** Attach to the image in the registry; without it, only sign (the bundle is the result). */
   push: boolean;
 }
@@ -92,7 +94,7 @@ export async function attestImage(
       inputsDigest: o.inputsDigest,
       baseDigest: o.baseDigest,
       startedOn: o.startedOn,
-      finishedOn,
+      finishedOn: o.finishedOn ?? finishedOn,
     });
   const draft = statementFor(new Date());
   const builderId = draft.predicate.runDetails.builder.id;
