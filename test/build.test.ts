@@ -208,6 +208,14 @@ describe('daemonless build on a multi-platform base', () => {
       expect(schemas.manifest(m), JSON.stringify(schemas.manifest.errors)).toBe(true);
       expect(m.layers).toHaveLength(2);
       expect(m.annotations['org.opencontainers.image.base.digest']).toBe(base.outputs['digest']);
+      const config = JSON.parse(skopeoConfig(`${registry.host}/apps/on-base@${d.digest}`).toString());
+      expect(config.architecture).toBe(d.platform.architecture);
+      // The base's environment and entrypoint are kept, the command replaced, the labels merged.
+      expect(config.config.Env).toEqual(['PORT=8080']);
+      expect(config.config.Entrypoint[0]).toBe('/bin/busybox');
+      expect(config.config.Cmd).toEqual(['echo', 'hello']);
+      expect(config.config.Labels['org.example.team']).toBe('web');
+      expect(config.rootfs.diff_ids).toHaveLength(2);
     }
     // The base layer (the same for both platforms) was mounted across repositories, never uploaded again.
     const baseLayer = JSON.parse(
