@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
-import { startLoad } from './fixtures/apps/load.ts';
+import { startLoad } from './fixtures/apps/load.mjs';
 import { answer, cli, containers, routeDials } from './fixtures/apps/world.ts';
 import { runAction } from './helpers/action.ts';
 import { freePort, type RunningService, services, startCaddy } from './helpers/services.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
-import { startLoad } from './fixtures/apps/load.ts';
+import { startLoad } from './fixtures/apps/load.mjs';
 import { answer, cli, containers, routeDials, routeOf } from './fixtures/apps/world.ts';
 import { NODE_LOCAL, NODE24, runAction } from './helpers/action.ts';
 import { docker, freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
