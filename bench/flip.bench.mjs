@@ -251,6 +251,7 @@ async function main() {
         base: 'scratch',
         files: 'busybox:/bin/busybox\nsite/:/www/',
         env: 'PORT=8080',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell variable, expanded in the container
         entrypoint: '["/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p \\"${PORT}\\" -h /www"]',
       }),
       'build',
