@@ -45,6 +45,7 @@ const action: ActionDefinition<Inputs> = {
         'memory',
         'cpus',
         'require-provenance',
+        'router-url',
       ],
       (k) => input.optional(k),
       (k) => `input "${k}"`,
