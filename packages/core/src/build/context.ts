@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { hashFile } from '../image/index.ts';
 
 export interface ContextEntry {
   path: string;
@@ -19,6 +19,7 @@ export interface ContextEntry {
  */
 export function describeContext(root: string): ContextEntry[] {
   const out: ContextEntry[] = [];
+  const chunk = Buffer.allocUnsafe(1 << 20);
   const walk = (dir: string, rel: string) => {
     for (const name of fs.readdirSync(dir).sort()) {
       if (rel === '' && name === '.git') continue;
@@ -29,12 +30,7 @@ export function describeContext(root: string): ContextEntry[] {
       else if (st.isDirectory()) {
         out.push({ path: p, mode: st.mode });
         walk(abs, p);
-      } else if (st.isFile())
-        out.push({
-          path: p,
-          mode: st.mode,
-          sha256: createHash('sha256').update(fs.readFileSync(abs)).digest('hex'),
-        });
+      } else if (st.isFile()) out.push({ path: p, mode: st.mode, sha256: hashFile(abs, chunk).sha256 });
       else out.push({ path: p, mode: st.mode });
     }
   };

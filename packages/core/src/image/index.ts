@@ -10,7 +10,7 @@ export {
   resolveContext,
 } from './files.ts';
 export { BLOCK_SIZE, DeterministicGzip, GZIP_LEVEL } from './gzip.ts';
-export { describeEntries, type EntryDescription, type LayerFile, writeLayer } from './layer.ts';
+export { describeEntries, type EntryDescription, hashFile, type LayerFile, writeLayer } from './layer.ts';
 export { type DaemonlessRequest, planImage } from './plan.ts';
 export { DEFAULT_PLATFORM, formatPlatform, type Platform, parsePlatform, samePlatform } from './platform.ts';
 export { tarHeader } from './tar.ts';

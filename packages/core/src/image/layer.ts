@@ -84,28 +84,34 @@ export function describeEntries(entries: readonly LayerEntry[]): EntryDescriptio
   return entries.map((e) => {
     if (e.type === 'dir') return { path: e.path, type: e.type, mode: e.mode };
     if (e.type === 'symlink') return { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! };
-    const fd = fs.openSync(e.source!, 'r');
-    let done = 0;
-    let sha256: string;
-    try {
-      let n = fs.readSync(fd, chunk, 0, READ_CHUNK, null);
-      done = n;
-      if (n < READ_CHUNK) {
-        // Most files fit one read: the one-shot hash skips creating a Hash object per file.
-        sha256 = hash('sha256', chunk.subarray(0, n), 'hex');
-      } else {
-        const h = createHash('sha256');
-        while (n > 0) {
-          h.update(chunk.subarray(0, n));
-          n = fs.readSync(fd, chunk, 0, READ_CHUNK, null);
-          done += n;
-        }
-        sha256 = h.digest('hex');
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-    if (done !== e.size) throw changedWhileBuilding(e);
+    const { sha256, size } = hashFile(e.source!, chunk);
+    if (size !== e.size) throw changedWhileBuilding(e);
     return { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256 };
   });
+}
+
+/**
+ * sha256 (hex) and size of a file, read in chunks into `chunk` so no file is
+ * ever held whole. Most files fit one read: the one-shot hash then skips
+ * creating a Hash object per file.
+ */
+export function hashFile(
+  file: string,
+  chunk: Buffer = Buffer.allocUnsafe(READ_CHUNK),
+): { sha256: string; size: number } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    let n = fs.readSync(fd, chunk, 0, chunk.length, null);
+    if (n < chunk.length) return { sha256: hash('sha256', chunk.subarray(0, n), 'hex'), size: n };
+    const h = createHash('sha256');
+    let size = 0;
+    while (n > 0) {
+      h.update(chunk.subarray(0, n));
+      size += n;
+      n = fs.readSync(fd, chunk, 0, chunk.length, null);
+    }
+    return { sha256: h.digest('hex'), size };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
