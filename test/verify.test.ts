@@ -207,6 +207,30 @@ describe('anew/verify (committed bundle) against the real registry', () => {
     expect(anonymous.log).toMatch(/requires credentials and none were found/);
   });
 
+  it.each([
+    [
+      { 'certificate-identity': 'x', 'certificate-identity-regexp': 'y' },
+      /both certificate-identity and certificate-identity-regexp are set/,
+    ],
+    [
+      { 'certificate-identity': 'x', 'trusted-root': '/nonexistent/trusted_root.json' },
+      /input "trusted-root" names \/nonexistent\/trusted_root\.json, which does not exist/,
+    ],
+    [
+      { 'public-key': '/nonexistent/cosign.pub' },
+      /input "public-key" is neither a PEM key nor the path of a file/,
+    ],
+    [
+      { 'public-key': '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----' },
+      /public-key is a private key/,
+    ],
+    [{ 'certificate-identity-regexp': '(' }, /certificate-identity-regexp is not a valid regular expression/],
+  ])('refuses the policy %o before reading the registry', async (policy, message) => {
+    const r = await runAction('verify', { image: `127.0.0.1:9/none@sha256:${'0'.repeat(64)}`, ...policy });
+    expect(r.code).not.toBe(0);
+    expect(r.log).toMatch(message);
+  });
+
   it('refuses an incomplete policy before reading the registry', async () => {
     const r = await runAction('verify', { image: attested.toString() });
     expect(r.code).not.toBe(0);

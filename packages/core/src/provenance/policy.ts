@@ -1,6 +1,7 @@
 import { UserError } from '../errors/index.ts';
 import type { Digest } from '../ref/index.ts';
 import { AttestationRefused } from './bundle.ts';
+import { loadPublicKey } from './keys.ts';
 import { SLSA_PROVENANCE_V1, type Statement } from './statement.ts';
 
 /** The issuer of GitHub Actions' OIDC tokens, the default for certificate-oidc-issuer. */
@@ -69,6 +70,7 @@ export function checkPolicy(p: VerifyPolicy): void {
       'For keyless GitHub attestations use for example certificate-identity-regexp: ^https://github\\.com/OWNER/REPO/',
     );
   }
+  if (p.publicKey) loadPublicKey(p.publicKey, 'public-key');
   if (p.certificateIdentityRegexp) identityRegexp(p.certificateIdentityRegexp);
   if (p.sourceRef) globToRegExp(p.sourceRef);
 }
