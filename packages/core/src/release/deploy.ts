@@ -96,11 +96,15 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
 
   // Retiring needs the router (to know what serves); a deploy that worked does not fail over it.
   await log.group(`Keep ${settings.keep} previous release(s) warm`, () =>
-    prune(infra, { app: req.app, environment: req.environment, keep: settings.keep, protect: [release] }).catch(
-      (e) =>
-        log.warning(
-          `older releases were not retired (${errorMessage(e)}); anew/cleanup with the router settings retires them`,
-        ),
+    prune(infra, {
+      app: req.app,
+      environment: req.environment,
+      keep: settings.keep,
+      protect: [release],
+    }).catch((e) =>
+      log.warning(
+        `older releases were not retired (${errorMessage(e)}); anew/cleanup with the router settings retires them`,
+      ),
     ),
   );
   return { target: name, url: targets[0]!.url, release, targets, dryRun: false };

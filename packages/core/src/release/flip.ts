@@ -77,6 +77,11 @@ export async function switchTo(
     `Route ${env.app}/${env.environment} on ${settings.listen}${settings.hosts.length ? ` for ${settings.hosts.join(', ')}` : ''}: ${describeRoute(current)} → ${next.release} (${next.target}) ${steps.length > 1 ? `in steps of ${steps.join('/')}%` : 'at once'}`,
   );
   for (const t of next.targets) log.info(`  ${t.engine}: ${t.address}`);
+  if (current && current.listen !== settings.listen)
+    throw new UserError(
+      `the route of ${env.app}/${env.environment} is served on ${current.listen}, not ${settings.listen}`,
+      `Pass listen ${current.listen}, or retire the environment (cleanup with all) to serve it elsewhere`,
+    );
   if (current && current.backends.length === 1 && prev?.release === next.release) {
     log.info(`${next.release} already takes all traffic: nothing to do`);
     return result(false);

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
+import { answer, cli, containers, routeOf } from './fixtures/apps/world.ts';
+import { freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
+
+/** The anew CLI (dist/cli) runs the same core: deploy, flip, status, rollback, cleanup from a terminal. */
+const app = 'e2e-cli';
+let images: TestImage[] = [];
+let caddy: RunningService & { admin: string };
+
+beforeAll(async () => {
+  images = [
+    buildAppImage(`anew-test/${app}`, { version: 'v1' }),
+    buildAppImage(`anew-test/${app}`, { version: 'v2' }),
+  ];
+  caddy = await startCaddy();
+});
+
+afterAll(async () => {
+  removeApp(app, images);
+  await caddy?.stop();
+});
+
+const outputs = (stdout: string) =>
+  Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+
+it('deploys, flips, rolls back and cleans up from the command line', async () => {
+  const listen = `127.0.0.1:${await freePort()}`;
+  const where = ['--app', app, '--environment', 'cli', '--docker-host', services.dockerHost];
+  const routing = [...where, '--router-url', caddy.admin, '--listen', listen];
+
+  const d1 = cli(['deploy', ...where, '--image', images[0]!.image, '--health-path', '/health']);
+  expect(d1.code, d1.stderr).toBe(0);
+  const t1 = outputs(d1.stdout)['target']!;
+  expect(cli(['flip', ...routing, '--target', t1]).code).toBe(0);
+  const d2 = cli(['deploy', ...where, '--image', images[1]!.image]);
+  const t2 = outputs(d2.stdout)['target']!;
+  const f = cli(['flip', ...routing, '--target', t2]);
+  expect(outputs(f.stdout)).toMatchObject({ 'previous-target': t1 });
+  expect(await answer(`http://${listen}/`)).toBe('200 v2');
+
+  const s = cli(['status', '--app', app, '--router-url', caddy.admin, '--json']);
+  expect(s.code, s.stderr).toBe(0);
+  const [env] = JSON.parse(s.stdout) as {
+    environment: string;
+    live: string;
+    drift: string[];
+    releases: { target: string; traffic: number }[];
+  }[];
+  expect(env).toMatchObject({ environment: 'cli', drift: [] });
+  expect(env!.releases.map((r) => [r.target, r.traffic])).toEqual([
+    [t2, 100],
+    [t1, 0],
+  ]);
+
+  expect(outputs(cli(['rollback', ...routing]).stdout)).toMatchObject({ target: t1 });
+  expect(await answer(`http://${listen}/`)).toBe('200 v1');
+
+  const moved = cli([
+    'flip',
+    ...where,
+    '--router-url',
+    caddy.admin,
+    '--listen',
+    `127.0.0.1:${await freePort()}`,
+    '--target',
+    t2,
+  ]);
+  expect(moved.code).toBe(1);
+  expect(moved.stderr).toMatch(/is served on 127\.0\.0\.1:\d+, not/);
+
+  const c = cli(['cleanup', ...where, '--router-url', caddy.admin, '--all']);
+  expect(c.code, c.stderr).toBe(0);
+  expect(containers(app)).toEqual([]);
+  expect(await routeOf(caddy.admin, app, 'cli')).toBeUndefined();
+});
+
+it('explains its mistakes: unknown options, missing values, tags', () => {
+  expect(cli(['deploy', '--help']).stdout).toMatch(/Usage: anew deploy --image/);
+  expect(cli(['flip', '--environment', 'x', '--colour', 'blue']).stderr).toMatch(/unknown option --colour/);
+  expect(cli(['flip', '--environment']).stderr).toMatch(/option --environment needs a value/);
+  const tag = cli([
+    'deploy',
+    '--environment',
+    'x',
+    '--app',
+    app,
+    '--image',
+    `${services.registry}/anew-test/${app}:v1`,
+  ]);
+  expect(tag.code).toBe(1);
+  expect(tag.stderr).toMatch(/is not pinned by digest/);
+  expect(cli(['nope']).code).toBe(2);
+});
