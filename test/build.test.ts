@@ -99,13 +99,19 @@ describe('daemonless build of the sample app', () => {
     expect(page).toContain('busybox httpd');
   });
 
-  it('writes what attest reads to $RUNNER_TEMP/anew/build-<hex>.json', async () => {
+  it('writes what attest reads to $RUNNER_TEMP/anew/build-<hex>.json: inputs-digest, start and finish', async () => {
     const runnerTemp = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-runner-temp-'));
     cleanup.push(() => fs.rmSync(runnerTemp, { recursive: true, force: true }));
     const r = await runAction('build', buildInputs(image()), { env: { RUNNER_TEMP: runnerTemp } });
     expect(r.code, r.log).toBe(0);
     const file = path.join(runnerTemp, 'anew', `build-${r.outputs['digest']!.slice(7)}.json`);
-    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ inputsDigest: r.outputs['inputs-digest'] });
+    const record = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(record).toEqual({
+      inputsDigest: r.outputs['inputs-digest'],
+      startedOn: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      finishedOn: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect(Date.parse(record.finishedOn)).toBeGreaterThanOrEqual(Date.parse(record.startedOn));
   });
 
   it('rebuilds unchanged as a cache hit that uploads no blob', async () => {
@@ -226,15 +232,26 @@ describe('daemonless build on a multi-platform base', () => {
     expect(writes.filter((w) => w.startsWith('PUT') && w.includes(baseLayer.slice(7)))).toEqual([]);
 
     // Only one platform asked for: an index with that one.
-    const arm = await runAction('build', {
-      image: `${registry.host}/apps/on-base`,
-      context,
-      'source-date-epoch': EPOCH,
-      base: base.outputs['image']!,
-      files: 'site/about.html:/www/about/index.html',
-      platforms: 'linux/arm64',
-    });
+    const runnerTemp = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-runner-temp-'));
+    cleanup.push(() => fs.rmSync(runnerTemp, { recursive: true, force: true }));
+    const arm = await runAction(
+      'build',
+      {
+        image: `${registry.host}/apps/on-base`,
+        context,
+        'source-date-epoch': EPOCH,
+        base: base.outputs['image']!,
+        files: 'site/about.html:/www/about/index.html',
+        platforms: 'linux/arm64',
+      },
+      { env: { RUNNER_TEMP: runnerTemp } },
+    );
     expect(arm.code, arm.log).toBe(0);
+    // The build record for attest names the base.
+    const record = JSON.parse(
+      fs.readFileSync(path.join(runnerTemp, 'anew', `build-${arm.outputs['digest']!.slice(7)}.json`), 'utf8'),
+    );
+    expect(record.baseDigest).toBe(base.outputs['digest']);
     const armIndex = JSON.parse(
       skopeoRaw(`${registry.host}/apps/on-base@${arm.outputs['digest']}`).toString(),
     );

@@ -101,6 +101,7 @@ const action: ActionDefinition<Inputs> = {
   name: 'build',
   readInputs,
   async main(inputs, { log, summary }) {
+    const startedOn = new Date();
     const { request, credential } = inputs;
     const registry = request.repo.registry;
     const exec = new Exec(log);
@@ -116,7 +117,7 @@ const action: ActionDefinition<Inputs> = {
     );
     try {
       const r = await build({ ...request, epoch }, { client, exec, log, tmpDir, credential });
-      writeAttestInputs(r.digest, r.inputsDigest, r.baseDigest);
+      writeBuildRecord(r.digest, { inputsDigest: r.inputsDigest, baseDigest: r.baseDigest, startedOn });
       summary.title = `anew/build: ${request.repo.name}@${shortDigest(r.digest)}`;
       summary
         .row('Image', r.image)
@@ -143,12 +144,21 @@ const action: ActionDefinition<Inputs> = {
   },
 };
 
-/** What the attest action reads for the provenance of this digest: $RUNNER_TEMP/anew/build-<hex>.json. */
-function writeAttestInputs(digest: string, inputsDigest: string, baseDigest: string | undefined): void {
+/**
+ * What the attest action reads for the provenance of this digest,
+ * $RUNNER_TEMP/anew/build-<hex>.json: the inputs-digest, the base's digest
+ * (when there is a base) and when this build started and finished.
+ */
+function writeBuildRecord(
+  digest: string,
+  r: { inputsDigest: string; baseDigest: string | undefined; startedOn: Date },
+): void {
   const dir = path.join(process.env['RUNNER_TEMP'] || '/tmp', 'anew');
   fs.mkdirSync(dir, { recursive: true });
-  const body: Record<string, string> = { inputsDigest };
-  if (baseDigest) body['baseDigest'] = baseDigest;
+  const body: Record<string, string> = { inputsDigest: r.inputsDigest };
+  if (r.baseDigest) body['baseDigest'] = r.baseDigest;
+  body['startedOn'] = r.startedOn.toISOString();
+  body['finishedOn'] = new Date().toISOString();
   fs.writeFileSync(
     path.join(dir, `build-${digest.slice(digest.indexOf(':') + 1)}.json`),
     `${JSON.stringify(body)}\n`,
