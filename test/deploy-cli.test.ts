@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
 import { answer, cli, containers, routeOf } from './fixtures/apps/world.ts';
-import { freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
+import { docker, freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
 
 /** The anew CLI (dist/cli) runs the same core: deploy, flip, status, rollback, cleanup from a terminal. */
 const app = 'e2e-cli';
@@ -96,4 +96,40 @@ it('explains its mistakes: unknown options, missing values, tags', () => {
   expect(tag.code).toBe(1);
   expect(tag.stderr).toMatch(/is not pinned by digest/);
   expect(cli(['nope']).code).toBe(2);
+});
+
+it('status reports a target that runs another image than its label says, and works without the router', async () => {
+  // What a hand-made change looks like: a container with anew's labels for v1 that runs v2.
+  const labels = {
+    'dev.anew.app': app,
+    'dev.anew.environment': 'drift',
+    'dev.anew.release': '20260101-000000-d1f7d1',
+    'dev.anew.digest': images[0]!.digest,
+    'dev.anew.image': images[0]!.image,
+    'dev.anew.created': '2026-01-01T00:00:00.000Z',
+    'dev.anew.address': `127.0.0.1:${await freePort()}`,
+  };
+  docker(['pull', '--quiet', images[1]!.image]);
+  docker([
+    'run',
+    '-d',
+    '--name',
+    'anew-e2e-cli-drift',
+    '--network',
+    'host',
+    ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    '-e',
+    `PORT=${labels['dev.anew.address'].split(':')[1]}`,
+    images[1]!.image,
+  ]);
+  const unreachable = `http://127.0.0.1:${await freePort()}`;
+  const s = cli(['status', '--app', app, '--environment', 'drift', '--router-url', unreachable]);
+  expect(s.code).toBe(3);
+  expect(s.stderr).toMatch(/traffic is unknown: Caddy's admin API .* did not answer/);
+  expect(s.stdout).toMatch(
+    new RegExp(
+      `DRIFT +target anew-e2e-cli-drift .* runs image sha256:.*, not ${images[0]!.digest} as its label says`,
+    ),
+  );
+  docker(['rm', '-f', 'anew-e2e-cli-drift']);
 });

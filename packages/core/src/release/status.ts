@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors/index.ts';
 import { primary } from '../routers/index.ts';
 import type { Infra } from './infra.ts';
 import { type Environment, listTargets, releasesOf } from './model.ts';
@@ -17,7 +18,16 @@ export async function status(
   infra: Infra,
   filter: { app?: string; environment?: string } = {},
 ): Promise<EnvironmentStatus[]> {
-  const [targets, routes] = await Promise.all([listTargets(infra, filter), infra.router.list(filter.app)]);
+  // Without the router, the targets still tell most of the story: say so and go on.
+  let routerUp = true;
+  const [targets, routes] = await Promise.all([
+    listTargets(infra, filter),
+    infra.router.list(filter.app).catch((e: unknown) => {
+      routerUp = false;
+      infra.log.warning(`traffic is unknown: ${errorMessage(e)}`);
+      return [];
+    }),
+  ]);
   const keys = new Set<string>();
   for (const t of targets) keys.add(`${t.meta.app}\t${t.meta.environment}`);
   for (const r of routes) keys.add(`${r.app}\t${r.environment}`);
@@ -25,7 +35,7 @@ export async function status(
   for (const key of [...keys].sort()) {
     const [app, environment] = key.split('\t') as [string, string];
     if (filter.environment && environment !== filter.environment) continue;
-    const route = (await infra.router.read(app, environment)) ?? undefined;
+    const route = routerUp ? await infra.router.read(app, environment) : undefined;
     const mine = targets.filter((t) => t.meta.app === app && t.meta.environment === environment);
     const drift: string[] = [];
     for (const t of mine) {
