@@ -33,6 +33,14 @@ describe('anew.yml', () => {
     expect(() => new Ajv({ strict: true, allowUnionTypes: true }).compile(schema)).not.toThrow();
   });
 
+  it('accepts the example shipped beside the schema', () => {
+    const example = loadConfig(path.join(import.meta.dirname, '../../../schema/anew.example.yml'), {
+      required: true,
+    });
+    expect(resolveSettings(example, 'pr-3', {}).hosts).toEqual(['pr-3.preview.example.com']);
+    expect(resolveSettings(example, 'production', {})['docker-host']).toHaveLength(2);
+  });
+
   it('layers defaults, the environment, then inputs', () => {
     const s = resolveSettings(config, 'production', { keep: 1 });
     expect(s).toMatchObject({
