@@ -54,8 +54,6 @@ export const DEFAULT_SETTINGS: Settings = {
   'max-error-rate': 0.01,
 };
 
-export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as SettingKey[];
-
 /** A value as it comes from YAML (already schema-checked) or a string from an input or option. */
 type Raw = unknown;
 

@@ -117,7 +117,3 @@ export function describeRoute(route: RouteState | undefined): string {
   if (!route || route.backends.length === 0) return 'no route yet';
   return route.backends.map((b) => `${b.release} (${b.target}, ${b.weight}%)`).join(' + ');
 }
-
-export function liveRelease(route: RouteState | undefined): Backend | undefined {
-  return route ? primary(route) : undefined;
-}
