@@ -1,6 +1,6 @@
 import { UserError } from '../errors/index.ts';
 import { probe } from '../health/index.ts';
-import { type Backend, primary, type RouteState } from '../routers/index.ts';
+import type { Backend, RouteState } from '../routers/index.ts';
 import { byRelease, type Target } from '../targets/index.ts';
 import type { Infra } from './infra.ts';
 
