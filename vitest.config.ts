@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts', 'actions/**/*.test.ts'],
           testTimeout: 30_000,
+          // Unit tests first, then the end-to-end tests with their own worker limit.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -21,6 +23,7 @@ export default defineConfig({
           hookTimeout: 180_000,
           // Two cores: real engines, registries and routers run beside the tests.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -11,7 +11,10 @@ import * as esbuild from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
-const out = check ? fs.mkdtempSync(path.join(os.tmpdir(), 'anew-dist-')) : path.join(root, 'dist');
+// Always build into a fresh folder: a check compares it with dist/; a build then moves each
+// file into dist/ by rename, so a test running the bundles meanwhile never finds one missing.
+const dist = path.join(root, 'dist');
+const out = fs.mkdtempSync(path.join(check ? os.tmpdir() : root, '.dist-'));
 
 const actionNames = fs
   .readdirSync(path.join(root, 'actions'), { withFileTypes: true })
@@ -36,8 +39,6 @@ const common = {
   banner: { js: 'const __anew_import_meta_url=require("url").pathToFileURL(__filename).href;' },
 };
 
-if (!check) fs.rmSync(out, { recursive: true, force: true });
-fs.mkdirSync(out, { recursive: true });
 
 await esbuild.build({
   ...common,
@@ -60,15 +61,28 @@ await esbuild.build({
 });
 fs.chmodSync(path.join(out, 'cli/index.cjs'), 0o755);
 
-const total = fs
-  .readdirSync(out, { recursive: true })
-  .map((f) => path.join(out, String(f)))
-  .filter((f) => fs.statSync(f).isFile())
-  .reduce((n, f) => n + fs.statSync(f).size, 0);
+const listFiles = (dir) =>
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir, { recursive: true })
+        .map(String)
+        .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+    : [];
+const total = listFiles(out).reduce((n, f) => n + fs.statSync(path.join(out, f)).size, 0);
+
+if (!check) {
+  const built = new Set(listFiles(out));
+  for (const f of built) {
+    fs.mkdirSync(path.dirname(path.join(dist, f)), { recursive: true });
+    fs.renameSync(path.join(out, f), path.join(dist, f));
+  }
+  for (const f of listFiles(dist)) if (!built.has(f)) fs.rmSync(path.join(dist, f));
+  fs.rmSync(out, { recursive: true, force: true });
+}
 
 if (check) {
   try {
-    execFileSync('diff', ['-r', '-q', out, path.join(root, 'dist')], { stdio: 'inherit' });
+    execFileSync('diff', ['-r', '-q', out, dist], { stdio: 'inherit' });
   } catch {
     console.error('dist/ does not match the sources: run `npm run build` and commit dist/.');
     process.exit(1);

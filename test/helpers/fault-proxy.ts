@@ -12,6 +12,8 @@ export type Fault =
   | { kind: 'truncate' }
   /** Flip one byte of the response body. */
   | { kind: 'flip' }
+  /** Flip one byte of the request body on its way to the registry. */
+  | { kind: 'flip-upload' }
   /** Replace Docker-Content-Digest with another digest. */
   | { kind: 'wrong-digest-header' };
 
@@ -136,6 +138,16 @@ export class FaultProxy {
       });
       req.on('end', () => {
         if (seen < fault.afterBytes) up.end();
+      });
+      return;
+    }
+    if (fault?.kind === 'flip-upload') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        if (body.length > 0) body.writeUInt8(body.readUInt8(body.length >> 1) ^ 0x01, body.length >> 1);
+        up.end(body);
       });
       return;
     }

@@ -79,6 +79,13 @@ interface Call {
   expect: number[];
   /** Checked after each response; a DigestMismatchError is retried like a network fault. */
   verify?: (res: HttpResponse) => void;
+  /**
+   * For uploads named by their digest: the registry's DIGEST_INVALID means the
+   * bytes it received do not hash to what we computed from the bytes we sent,
+   * so they were damaged on the way (seen under load on distribution 2.8).
+   * That is retried like corruption on a read, not reported as the user's mistake.
+   */
+  uploadByDigest?: boolean;
 }
 
 /**
@@ -137,6 +144,15 @@ export class RegistryClient {
         if (c.expect.includes(res.status)) {
           c.verify?.(res);
           return res;
+        }
+        if (
+          c.uploadByDigest &&
+          res.status === 400 &&
+          describeRegistryErrors(res.body).code === 'DIGEST_INVALID'
+        ) {
+          throw new DigestMismatchError(
+            `${repo.registry} received other bytes than were sent for ${shortUrl(url)}`,
+          );
         }
         if (res.status !== 429 && res.status < 500) throw this.permanent(repo, c, res);
         if (attempt >= this.retry.attempts) throw this.permanent(repo, c, res);
@@ -266,7 +282,7 @@ export class RegistryClient {
       location = locationOf(res);
       break;
     }
-    // A monolithic PUT cannot resume; when one fails after its retries, start a fresh session once more.
+    // A monolithic PUT cannot resume; when one fails after its retries, start a fresh session.
     for (let session = 1; ; session++) {
       location ??= await this.startUpload(repo);
       try {
@@ -274,7 +290,9 @@ export class RegistryClient {
         else await this.putChunked(repo, location, digest, size, slice);
         return true;
       } catch (e) {
-        if (session >= 2 || !(e instanceof RegistryError) || e.code !== 'UNREACHABLE') throw e;
+        // The registry drops a session whose content arrived damaged (DIGEST_INVALID), so that too starts over.
+        const again = e instanceof RegistryError && (e.code === 'UNREACHABLE' || e.code === 'DIGEST_INVALID');
+        if (session >= 3 || !again) throw e;
         this.log.debug(`RegistryClient.upload: restarting the upload of ${digest}: ${e.message}`);
         location = undefined;
       }
@@ -434,6 +452,7 @@ export class RegistryClient {
       body: bytes,
       scopes: [push(repo)],
       expect: [201],
+      uploadByDigest: reference === undefined,
     });
     return { digest, res };
   }

@@ -104,6 +104,41 @@ describe('transient faults are retried', () => {
   });
 });
 
+describe('uploads damaged on the way are sent again', () => {
+  it('a manifest whose bytes the registry got damaged (DIGEST_INVALID) is put again', async () => {
+    const { blob } = await seed();
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: { mediaType: MediaType.ociConfig, digest: blob.digest, size: blob.size },
+        layers: [],
+        annotations: { n: String(Date.now()) },
+      }),
+    );
+    proxy.rule = ({ method, path, n }) =>
+      method === 'PUT' && path.includes('/manifests/sha256:') && n === 1
+        ? { kind: 'flip-upload' }
+        : undefined;
+    const digest = await client().putManifest(repo, manifest, MediaType.ociManifest);
+    expect(digest).toBe(sha256(manifest));
+    expect(proxy.log.filter((e) => e.method === 'PUT' && e.status === 400)).toHaveLength(1);
+    expect((await client().getManifest(repo.withDigest(digest))).bytes).toEqual(manifest);
+  });
+
+  it('a blob damaged on its monolithic PUT is uploaded again in a fresh session', async () => {
+    const bytes = randomBytes(5000);
+    proxy.rule = ({ method, path }) =>
+      method === 'PUT' && path.includes('/blobs/uploads/') && proxy.count('PUT', '/blobs/uploads/') === 0
+        ? { kind: 'flip-upload' }
+        : undefined;
+    const r = await client().pushBlob(repo, bytes);
+    expect(r.uploaded).toBe(true);
+    expect(proxy.count('POST', '/blobs/uploads/')).toBe(2);
+    expect(await client().getBlob(repo, r.digest)).toEqual(bytes);
+  });
+});
+
 describe('content that does not match its digest is never accepted', () => {
   it('a blob corrupted on every read fails, naming the digest', async () => {
     const { blob } = await seed();
