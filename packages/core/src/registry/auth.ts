@@ -108,7 +108,7 @@ export class Authenticator {
       }
       await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
     }
-    if (!res || res.status !== 200) {
+    if (res?.status !== 200) {
       const { code, message } = res ? describeRegistryErrors(res.body) : {};
       throw new RegistryError(
         `token service ${url.host} refused ${basic ? 'the credentials' : 'anonymous access'} for ${scopes.join(' ')}: ${res?.status ?? '?'} ${code ?? ''} ${message ?? ''}`.trim(),
