@@ -135,6 +135,14 @@ const spawnBundle = (name, inputs) =>
     });
   });
 
+const spawnCli = (args) =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(root, 'dist/cli/index.cjs'), ...args], {
+      stdio: 'ignore',
+    });
+    child.on('exit', resolve);
+  });
+
 async function main() {
   console.log(
     `Machine: ${machine()}; ${version('caddy', ['version'])}; ${version('docker', ['--version'])}; runs: ${RUNS}`,
@@ -158,9 +166,27 @@ async function main() {
   const t2 = must(runBundle('deploy', { ...target, image: v2 }), 'deploy v2').outputs.target;
   const flips = [];
   const rollbacks = [];
+  const cliFlips = [];
+  const cliArgs = [
+    '--app',
+    app,
+    '--environment',
+    'bench',
+    '--docker-host',
+    DOCKER_HOST,
+    '--router-url',
+    admin,
+    '--listen',
+    listen,
+  ];
   for (let i = 0; i < RUNS; i++) {
     flips.push(await measureSwitch(site, 'v2', () => spawnBundle('flip', { ...routing, target: t2 })));
     rollbacks.push(await measureSwitch(site, 'v1', () => spawnBundle('rollback', routing)));
+  }
+  // The same core from the anew CLI (its own small bundle): what the switch itself costs.
+  for (let i = 0; i < RUNS; i++) {
+    cliFlips.push(await measureSwitch(site, 'v2', () => spawnCli(['flip', ...cliArgs, '--target', t2])));
+    await spawnCli(['rollback', ...cliArgs]);
   }
 
   // --- in place: stop the old container, start the new one on the same port -----
@@ -225,6 +251,7 @@ async function main() {
     ],
     row('anew flip (Caddy, warm target)', flips),
     row('anew rollback', rollbacks),
+    row('anew flip from the CLI', cliFlips),
     row('in place (rm -f old, run new, same port)', inplace),
   ]);
   const ratio = median(inplace.map((x) => x.first)) / median(flips.map((x) => x.first));
@@ -232,7 +259,7 @@ async function main() {
     `in place / anew flip, time to the new version: ${ratio.toFixed(2)}×; failed requests: ${sum(inplace, 'failed')} in place against ${sum(flips, 'failed') + sum(rollbacks, 'failed')} for anew (flip + rollback).`,
   );
   console.log(
-    'anew flip time is mostly the action starting (node loading the shared bundle) and its checks (labels, health now, compare-and-swap); in place is as fast as the app starts (busybox: instant) and takes every request made meanwhile down with it.',
+    'The action flip is mostly node loading the shared action bundle; the CLI row is the same core with a small bundle. In place is as fast as the app starts (busybox: instant) and takes every request made meanwhile down with it.',
   );
 
   // --- source → live URL: build (daemonless) + deploy + flip -------------------
