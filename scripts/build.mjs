@@ -39,7 +39,6 @@ const common = {
   banner: { js: 'const __anew_import_meta_url=require("url").pathToFileURL(__filename).href;' },
 };
 
-
 await esbuild.build({
   ...common,
   entryPoints: [path.join(root, 'actions/index.ts')],
