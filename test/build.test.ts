@@ -128,6 +128,12 @@ describe('daemonless build of the sample app', () => {
       'PUT /v2/sample/web/manifests/v2',
     ]);
     expect(sha256(skopeoRaw(`${image()}:v2`))).toBe(first.outputs['digest']);
+    // And reads little: the record tag once, no blob.
+    expect(proxy.requests.filter((r) => r.includes('/blobs/'))).toEqual([]);
+    expect(proxy.requests.filter((r) => r.includes('/manifests/'))).toEqual([
+      `GET /v2/sample/web/manifests/anew-inputs-${first.outputs['inputs-digest']!.slice(7)}`,
+      'PUT /v2/sample/web/manifests/v2',
+    ]);
   });
 
   it('with cache: false builds again and gets the same digest', async () => {

@@ -14,7 +14,13 @@ import {
 } from '../image/index.ts';
 import type { Logger } from '../log/index.ts';
 import { type Digest, parseReference, type Reference } from '../ref/index.ts';
-import { type Credential, type Descriptor, isIndex, type RegistryClient } from '../registry/index.ts';
+import {
+  type Credential,
+  type Descriptor,
+  isIndex,
+  type Manifest,
+  type RegistryClient,
+} from '../registry/index.ts';
 import { describeContext } from './context.ts';
 import { buildxBuilder, engineBuilder } from './docker-cli.ts';
 import { type DockerfileBuild, dockerfileBases } from './dockerfile.ts';
@@ -121,7 +127,7 @@ async function buildDaemonless(
 
   const built = await assembleImage(client, plan, deps.tmpDir, log);
   await log.group('Tags', () =>
-    pushTags(client, req.repo, built.digest, [cacheTag(inputs), ...tagNames(req)], log),
+    pushTags(client, req.repo, built.manifest, [cacheTag(inputs), ...tagNames(req)], log),
   );
   return {
     digest: built.digest,
@@ -190,11 +196,13 @@ async function buildDockerfile(req: BuildRequest, deps: BuildDeps): Promise<Buil
   const digest = await log.group('Build', () =>
     builder.build(b, req.repo, cacheTag(inputs), baseDigests.length > 0),
   );
+  // The engine path pushed it under the record tag already; the tags point at the bytes the registry has.
+  const manifest = await client.getManifest(req.repo.repo.withDigest(digest));
   await log.group('Tags', () =>
-    pushTags(client, req.repo, digest, [cacheTag(inputs), ...tagNames(req)], log),
+    pushTags(client, req.repo, manifest, [cacheTag(inputs), ...tagNames(req)], log),
   );
   return {
-    ...(await describePushed(client, req.repo, digest)),
+    ...(await describePushed(client, req.repo, manifest)),
     digest,
     image: req.repo.repo.withDigest(digest).toString(),
     inputsDigest: inputs,
@@ -240,9 +248,9 @@ async function cached(
     return undefined;
   }
   deps.log.info(`Cache hit: ${req.repo.repo.withTag(cacheTag(inputs))} is ${hit.digest}; nothing to build`);
-  await deps.log.group('Tags', () => pushTags(deps.client, req.repo, hit.digest, tagNames(req), deps.log));
+  await deps.log.group('Tags', () => pushTags(deps.client, req.repo, hit, tagNames(req), deps.log));
   return {
-    ...(await describePushed(deps.client, req.repo, hit.digest)),
+    ...(await describePushed(deps.client, req.repo, hit)),
     digest: hit.digest,
     image: req.repo.repo.withDigest(hit.digest).toString(),
     inputsDigest: inputs,
@@ -253,13 +261,12 @@ async function cached(
   };
 }
 
-/** Size, layer count and platforms of a pushed image, read from its manifests (for the summary). */
+/** Size, layer count and platforms of a pushed image, from its manifests (for the summary). */
 async function describePushed(
   client: RegistryClient,
   repo: Reference,
-  digest: Digest,
+  top: Manifest,
 ): Promise<{ size: number; layers: number; platforms: string[] }> {
-  const top = await client.getManifest(repo.repo.withDigest(digest));
   const descriptors: Descriptor[] = isIndex(top.mediaType) ? (top.json.manifests ?? []) : [];
   const platforms = descriptors
     .filter((d) => d.platform && d.platform.os !== 'unknown')

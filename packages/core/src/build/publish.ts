@@ -1,7 +1,7 @@
 import { UserError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import { type Digest, parseReference, type Reference } from '../ref/index.ts';
-import type { RegistryClient } from '../registry/index.ts';
+import { type Manifest, type RegistryClient, RegistryError } from '../registry/index.ts';
 
 /**
  * The record of the input-addressed cache is a tag in the image's own
@@ -16,13 +16,18 @@ export function cacheTag(inputs: Digest): string {
   return `anew-inputs-${inputs.slice(inputs.indexOf(':') + 1)}`;
 }
 
-/** The image recorded under these inputs in the repository, if any. */
+/** The image recorded under these inputs in the repository, if any: one request. */
 export async function lookupCache(
   client: RegistryClient,
   repo: Reference,
   inputs: Digest,
-): Promise<{ digest: Digest; mediaType: string } | undefined> {
-  return client.resolve(repo.repo.withTag(cacheTag(inputs)));
+): Promise<Manifest | undefined> {
+  try {
+    return await client.getManifest(repo.repo.withTag(cacheTag(inputs)));
+  } catch (e) {
+    if (e instanceof RegistryError && e.status === 404) return undefined;
+    throw e;
+  }
 }
 
 /**
@@ -53,20 +58,18 @@ export function parseTags(lines: readonly string[], repo: Reference, what = 'inp
 }
 
 /**
- * Points each tag at the manifest `digest`: the bytes are read once and put
- * again under every tag, so nothing but the tag changes.
+ * Points each tag at the manifest: its bytes are put again under every tag,
+ * so nothing but the tag changes.
  */
 export async function pushTags(
   client: RegistryClient,
   repo: Reference,
-  digest: Digest,
+  manifest: Manifest,
   tags: readonly string[],
   log: Logger,
 ): Promise<void> {
-  if (tags.length === 0) return;
-  const m = await client.getManifest(repo.repo.withDigest(digest));
   for (const tag of tags) {
-    await client.putManifest(repo.repo, m.bytes, m.mediaType, tag);
+    await client.putManifest(repo.repo, manifest.bytes, manifest.mediaType, tag);
     log.info(`Tagged ${repo.repo.withTag(tag)}`);
   }
 }

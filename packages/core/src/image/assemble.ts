@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
-import { type Descriptor, MediaType, type RegistryClient, sha256 } from '../registry/index.ts';
+import { type Descriptor, type Manifest, MediaType, type RegistryClient, sha256 } from '../registry/index.ts';
 import type { ResolvedBase } from './base.ts';
 import { buildConfig, type ImageSettings } from './config.ts';
 import type { LayerEntry } from './files.ts';
@@ -26,6 +26,8 @@ export interface ImagePlan {
 export interface BuiltImage {
   digest: Digest;
   mediaType: string;
+  /** The top manifest (or index) as pushed, for tagging it without reading it back. */
+  manifest: Manifest;
   /** One per platform (a single one when no index was made). */
   manifests: { platform: Platform; digest: Digest; size: number; layers: number }[];
   /** Compressed size of the largest platform image: config and layers. */
@@ -95,6 +97,7 @@ async function pushImage(
   const manifests: BuiltImage['manifests'] = [];
   const descriptors: Descriptor[] = [];
   let size = 0;
+  let last: Manifest | undefined;
   for (const t of targets) {
     const baseLayers: Descriptor[] = ((t.base?.manifestJson.layers ?? []) as Descriptor[]).map((d) => ({
       ...d,
@@ -144,22 +147,26 @@ async function pushImage(
     // A manifest may only be pushed once every blob it names is there.
     await Promise.all([layerPush, ...baseLayersPushed.values()]);
     await client.putManifest(repo, bytes, MediaType.ociManifest);
+    last = { digest, mediaType: MediaType.ociManifest, bytes, json: manifest };
     log.info(`${formatTarget(t.platform)}: ${digest}`);
   }
 
-  let top: { digest: Digest; mediaType: string };
+  let top = last!;
   if (plan.base?.isIndex || targets.length > 1) {
-    const bytes = json({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: descriptors });
+    const index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: descriptors };
+    const bytes = json(index);
     top = {
       digest: await client.putManifest(repo, bytes, MediaType.ociIndex),
       mediaType: MediaType.ociIndex,
+      bytes,
+      json: index,
     };
     log.info(`index: ${top.digest}`);
-  } else {
-    top = { digest: manifests[0]!.digest, mediaType: MediaType.ociManifest };
   }
   return {
-    ...top,
+    digest: top.digest,
+    mediaType: top.mediaType,
+    manifest: top,
     manifests,
     size,
     layer: { digest: layer.digest, size: layer.size, diffId: layer.diffId },
