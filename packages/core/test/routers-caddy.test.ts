@@ -89,7 +89,8 @@ describe('CaddyRouter against the real Caddy', () => {
   const through = async (n: number) => {
     const counts: Record<string, number> = {};
     for (let i = 0; i < n; i++) {
-      const body = await (await fetch(`http://${listen}/`)).text();
+      // A fresh connection each: Caddy closes idle keep-alive connections at every config change.
+      const body = await (await fetch(`http://${listen}/`, { headers: { connection: 'close' } })).text();
       counts[body] = (counts[body] ?? 0) + 1;
     }
     return counts;
