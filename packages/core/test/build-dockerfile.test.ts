@@ -1,5 +1,6 @@
 import {
   buildxBuildArgv,
+  buildxEnvironment,
   cacheTag,
   canonicalJson,
   type DockerfileBuild,
@@ -21,6 +22,7 @@ const b: DockerfileBuild = {
   buildArgs: { VERSION: '1.2', 'WITH SPACE': 'a b' },
   target: 'runtime',
   labels: { 'org.opencontainers.image.revision': 'abc' },
+  sourceDateEpoch: 1700000000,
 };
 
 describe('docker build argv (engine path)', () => {
@@ -49,7 +51,14 @@ describe('docker build argv (engine path)', () => {
     ],
     [
       'the minimum, one platform',
-      { context: '/c', dockerfile: '/c/D', buildArgs: {}, labels: {}, platforms: ['linux/arm64'] },
+      {
+        context: '/c',
+        dockerfile: '/c/D',
+        buildArgs: {},
+        labels: {},
+        platforms: ['linux/arm64'],
+        sourceDateEpoch: 0,
+      },
       false,
       ['build', '--file', '/c/D', '--tag', 'r/app:anew-inputs-x', '--platform', 'linux/arm64', '/c'],
     ],
@@ -94,6 +103,12 @@ describe('buildx build argv (GitHub-hosted runners)', () => {
     ],
   ])('%s', (_name, build, argv) => {
     expect(buildxBuildArgv(build, 'ghcr.io/acme/web', '/tmp/m.json')).toEqual(argv);
+  });
+});
+
+describe('buildx environment', () => {
+  it('carries SOURCE_DATE_EPOCH, which buildx hands to BuildKit', () => {
+    expect(buildxEnvironment(b)).toEqual({ SOURCE_DATE_EPOCH: '1700000000' });
   });
 });
 

@@ -164,6 +164,7 @@ async function buildDockerfile(req: BuildRequest, deps: BuildDeps): Promise<Buil
     target: spec.target,
     platforms: req.platforms?.map(formatPlatform),
     labels: req.labels,
+    sourceDateEpoch: req.epoch,
   };
   const found = dockerfileBases(text, spec.buildArgs);
   const { bases, why } = await log.group('Inputs', () => pinBases(client, found));

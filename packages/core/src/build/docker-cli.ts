@@ -6,6 +6,7 @@ import type { Digest, Reference } from '../ref/index.ts';
 import type { Credential, RegistryClient } from '../registry/index.ts';
 import {
   buildxBuildArgv,
+  buildxEnvironment,
   type DockerfileBuild,
   digestFromBuildxMetadata,
   dockerBuildArgv,
@@ -88,7 +89,7 @@ export async function buildxBuilder(deps: DockerDeps): Promise<DockerfileBuilder
       const env = await dockerEnv(deps, repo);
       const metadataFile = path.join(fs.mkdtempSync(path.join(deps.tmpDir, 'buildx-')), 'metadata.json');
       const cmd = await buildx.getCommand(buildxBuildArgv(b, repo.name, metadataFile));
-      await deps.exec.run(cmd.command, cmd.args, { env });
+      await deps.exec.run(cmd.command, cmd.args, { env: { ...env, ...buildxEnvironment(b) } });
       return digestFromBuildxMetadata(fs.readFileSync(metadataFile, 'utf8'));
     },
   };

@@ -17,6 +17,8 @@ export interface DockerfileBuild {
   /** os/arch[/variant] strings. */
   platforms?: string[];
   labels: Record<string, string>;
+  /** Seconds; buildx stamps every timestamp with it. */
+  sourceDateEpoch: number;
 }
 
 /** The external images a Dockerfile builds FROM, or why they cannot be known before building. */
@@ -118,6 +120,15 @@ export function buildxBuildArgv(b: DockerfileBuild, repository: string, metadata
     b.context,
   );
   return args;
+}
+
+/**
+ * The environment of `buildx build`: SOURCE_DATE_EPOCH, which buildx passes
+ * to BuildKit as the build argument of the same name (with
+ * rewrite-timestamp, the layers' file times too).
+ */
+export function buildxEnvironment(b: DockerfileBuild): Record<string, string> {
+  return { SOURCE_DATE_EPOCH: String(b.sourceDateEpoch) };
 }
 
 /** The pushed digest from buildx's metadata file (`containerimage.digest`). */

@@ -3,6 +3,7 @@ export { type ContextEntry, describeContext } from './context.ts';
 export { buildxBuilder, type DockerfileBuilder, engineBuilder } from './docker-cli.ts';
 export {
   buildxBuildArgv,
+  buildxEnvironment,
   type DockerfileBases,
   type DockerfileBuild,
   digestFromBuildxMetadata,
