@@ -5,6 +5,7 @@ export {
   type ActionContext,
   type ActionDefinition,
   actionsLogger,
+  executeAction,
   type Outputs,
   runAction,
   SummaryBuilder,

@@ -123,13 +123,24 @@ export function digest(name: string): Digest | undefined {
   return v === undefined ? undefined : parseDigest(v, `input "${name}"`);
 }
 
+let mask: (secret: string) => void = (s) => core.setSecret(s);
+
+/**
+ * Where secrets read from inputs are registered: the runner's log masking in
+ * an action; the CLI passes its own logger (the runner's ::add-mask:: command
+ * would print the secret on a terminal).
+ */
+export function maskSecretsWith(fn: (secret: string) => void): void {
+  mask = fn;
+}
+
 /** An input that carries a secret: masked before anything else can print it. */
 export function secret(name: string): string | undefined {
   const v = core.getInput(name);
   if (v) {
-    core.setSecret(v);
+    mask(v);
     // Multi-line secrets (PEM keys) are masked line by line too, as the runner matches per line.
-    for (const line of v.split(/\r?\n/)) if (line.trim().length >= 4) core.setSecret(line.trim());
+    for (const line of v.split(/\r?\n/)) if (line.trim().length >= 4) mask(line.trim());
   }
   return v.trim() === '' ? undefined : v;
 }

@@ -42,6 +42,16 @@ export interface ActionDefinition<I> {
   main(inputs: I, ctx: ActionContext): Promise<Outputs>;
 }
 
+/** Reads the inputs (all checks before any side effect), then runs main: what the action and the CLI share. */
+export async function executeAction<I>(
+  def: ActionDefinition<I>,
+  log: Logger,
+  summary: SummaryBuilder = new SummaryBuilder(),
+): Promise<Outputs> {
+  const inputs = def.readInputs();
+  return def.main(inputs, { log, summary });
+}
+
 /**
  * Runs an action: inputs, main, outputs, summary, and failure reporting.
  * A user error is reported as its message; a bug with its stack.
@@ -50,8 +60,7 @@ export async function runAction<I>(def: ActionDefinition<I>, log: Logger = actio
   const summary = new SummaryBuilder();
   let failure: unknown;
   try {
-    const inputs = def.readInputs();
-    const outputs = await def.main(inputs, { log, summary });
+    const outputs = await executeAction(def, log, summary);
     for (const [k, v] of Object.entries(outputs)) if (v !== undefined) core.setOutput(k, String(v));
   } catch (e) {
     failure = e;

@@ -2,6 +2,15 @@ import { errorMessage, isUserError } from '@anew/core/errors';
 import { ConsoleLogger } from '@anew/core/log';
 import type { Command } from './commands/shared.ts';
 
+/** Commands that are an action run from the command line (its inputs as options). */
+async function viaAction(
+  name: string,
+  load: Parameters<typeof import('./commands/action.ts').actionCommand>[1],
+) {
+  const { actionCommand } = await import('./commands/action.ts');
+  return { default: actionCommand(name, load) };
+}
+
 const USAGE = `anew — immutable deployments from a terminal or any CI
 
 Usage: anew <command> [options]
@@ -21,6 +30,9 @@ Run "anew <command> --help" for its options.`;
 
 /** One entry per command; each module's default export runs it (loaded lazily, so start-up stays quick). */
 const commands: Record<string, () => Promise<{ default: Command }>> = {
+  build: () => viaAction('build', () => import('../../../actions/build/src/main.ts')),
+  attest: () => viaAction('attest', () => import('../../../actions/attest/src/main.ts')),
+  verify: () => viaAction('verify', () => import('../../../actions/verify/src/main.ts')),
   deploy: () => import('./commands/deploy.ts'),
   flip: () => import('./commands/flip.ts'),
   rollback: () => import('./commands/rollback.ts'),
@@ -28,7 +40,8 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   cleanup: () => import('./commands/cleanup.ts'),
 };
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the anew command line; returns the exit code. */
+export async function cli(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
@@ -48,7 +61,3 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});

@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NODE24, repoRoot } from './helpers/action.ts';
+import { services } from './helpers/services.ts';
+
+/** The committed `anew` command: the same actions from a terminal, inputs as options. */
+const CLI = path.join(repoRoot, 'dist/cli/index.cjs');
+
+function anew(args: string[], opts: { node?: string; env?: Record<string, string> } = {}) {
+  const r = spawnSync(opts.node ?? process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, GITHUB_OUTPUT: '', ...opts.env },
+  });
+  const outputs = Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .filter((l) => /^[a-z-]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, outputs };
+}
+
+let ctx: string;
+beforeAll(() => {
+  ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-cli-'));
+  fs.cpSync(path.join(repoRoot, 'test/fixtures/sample-app'), ctx, { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(ctx, 'busybox'));
+});
+afterAll(() => fs.rmSync(ctx, { recursive: true, force: true }));
+
+describe('anew CLI', () => {
+  const repo = () => `${services.registry}/anew-cli/sample-${process.pid}`;
+  const buildArgs = () => [
+    'build',
+    '--image',
+    repo(),
+    '--context',
+    ctx,
+    '--files',
+    'busybox:/bin/busybox',
+    '--files',
+    'site/:/www/',
+    '--cmd',
+    '["/bin/busybox","httpd","-f","-p","8080","-h","/www"]',
+    '--source-date-epoch',
+    '1700000000',
+  ];
+
+  it('builds like the action, the same digest under Node 20 and Node 24, and prints the outputs', () => {
+    const a = anew(buildArgs());
+    expect(a.stderr).not.toMatch(/error/);
+    expect(a.code).toBe(0);
+    expect(a.outputs['digest']).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(a.outputs['image']).toBe(`${repo()}@${a.outputs['digest']}`);
+    const b = anew([...buildArgs(), '--cache=false'], { node: NODE24 });
+    expect(b.code).toBe(0);
+    expect(b.outputs['cache-hit']).toBe('false');
+    expect(b.outputs['digest']).toBe(a.outputs['digest']);
+  });
+
+  it('refuses what the action refuses, with the same message and a non-zero exit', () => {
+    const v = anew(['verify', '--image', `${repo()}:latest`]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/not pinned by digest/);
+    const u = anew(['build', '--image', repo(), '--bogus', 'x']);
+    expect(u.code).toBe(1);
+    expect(u.stderr).toMatch(/unknown option --bogus/);
+  });
+
+  it('never prints a password given as an option', () => {
+    const secret = 'cli-secret-password-123';
+    const { host, username } = services.authRegistry;
+    const r = anew([
+      ...buildArgs().map((a) => (a === repo() ? `${host}/anew-cli/x` : a)),
+      '--registry-username',
+      username,
+      '--registry-password',
+      secret,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/401/);
+    expect(r.stdout + r.stderr).not.toContain(secret);
+  });
+
+  it('lists the inputs of an action as options in --help', () => {
+    const h = anew(['attest', '--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/--signing-key\n/);
+    expect(h.stdout).toMatch(/--image \(required\)/);
+  });
+});
