@@ -167,3 +167,67 @@ describe('Dockerfile build with credentials from inputs', () => {
     expect(sha256(raw)).toBe(r.outputs['digest']);
   });
 });
+
+describe('Dockerfile build through buildx (GitHub-hosted runners)', () => {
+  // buildx cannot be installed here (no internet), so a stand-in `docker buildx` answers
+  // @docker/actions-toolkit's probes, records how it was called, and reports as pushed an
+  // image the test pushed first. Everything else (detection through the toolkit, the
+  // metadata file, tags, outputs) is the real code path.
+  it('finds buildx through the toolkit, passes SOURCE_DATE_EPOCH, takes the digest from the metadata file', async () => {
+    const pushed = await runAction('build', {
+      image: `${registry.host}/buildx/web`,
+      context,
+      'source-date-epoch': '1700000000',
+      files: 'site/:/www/',
+    });
+    expect(pushed.code, pushed.log).toBe(0);
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-fake-buildx-'));
+    cleanup.push(() => fs.rmSync(bin, { recursive: true, force: true }));
+    const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
+    fs.writeFileSync(
+      path.join(bin, 'docker'),
+      `#!/bin/bash
+if [ "$1" = buildx ]; then
+  shift
+  case "\${1:-}" in
+    "") echo "Usage: docker buildx"; exit 0 ;;
+    version) echo "github.com/docker/buildx v0.20.0 0123456"; exit 0 ;;
+    build)
+      printf '%s\\n' "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH" "$@" > "${bin}/calls"
+      while [ $# -gt 0 ]; do [ "$1" = --metadata-file ] && meta=$2; shift; done
+      printf '{"containerimage.digest":"%s"}' "${pushed.outputs['digest']}" > "$meta"
+      exit 0 ;;
+  esac
+  exit 1
+fi
+exec ${realDocker} "$@"
+`,
+      { mode: 0o755 },
+    );
+    const r = await runAction(
+      'build',
+      {
+        image: `${registry.host}/buildx/web`,
+        context,
+        tags: 'from-buildx',
+        'source-date-epoch': '1700000000',
+      },
+      { env: { ...env, PATH: `${bin}:${process.env['PATH']}` } },
+    );
+    expect(r.code, r.log).toBe(0);
+    expect(r.log).toContain('Building with buildx/0.20.0');
+    const calls = fs.readFileSync(path.join(bin, 'calls'), 'utf8').split('\n');
+    expect(calls[0]).toBe('SOURCE_DATE_EPOCH=1700000000');
+    expect(calls).toContain('--provenance=false');
+    expect(calls).toContain(path.join(fs.realpathSync(context), 'Dockerfile'));
+    expect(calls.find((c) => c.startsWith('type=image,'))).toContain(
+      `name=${registry.host}/buildx/web,push-by-digest=true`,
+    );
+    expect(r.outputs['digest']).toBe(pushed.outputs['digest']);
+    expect(r.outputs['cache-hit']).toBe('false');
+    expect(sha256(skopeoRaw(`${registry.host}/buildx/web:from-buildx`))).toBe(pushed.outputs['digest']);
+    expect(
+      sha256(skopeoRaw(`${registry.host}/buildx/web:anew-inputs-${r.outputs['inputs-digest']!.slice(7)}`)),
+    ).toBe(pushed.outputs['digest']);
+  });
+});
