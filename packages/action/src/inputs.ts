@@ -155,3 +155,25 @@ export function environmentName(name: string): string {
     );
   return v;
 }
+
+/**
+ * Runs `read` with some inputs seen as other values, then puts them back:
+ * how the root action reads each step's inputs as that step would see them
+ * (e.g. the Dockerfile stage under "target", or an image digest not known yet).
+ */
+export function withInputs<T>(values: Record<string, string>, read: () => T): T {
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(values)) {
+    const key = `INPUT_${k.toUpperCase()}`;
+    saved[key] = process.env[key];
+    process.env[key] = v;
+  }
+  try {
+    return read();
+  } finally {
+    for (const [key, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[key];
+      else process.env[key] = v;
+    }
+  }
+}

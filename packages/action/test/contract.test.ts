@@ -34,6 +34,8 @@ function sourcesOf(name: string): string {
     .filter((f) => f.endsWith('.ts'))
     .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
     .join('\n');
+  // The root action reads its inputs through the actions it is made of.
+  for (const m of text.matchAll(/from '\.\.\/\.\.\/(\w+)\/src\/main\.ts'/g)) text += `\n${sourcesOf(m[1]!)}`;
   const shared = path.join(root, 'packages/action/src');
   for (const f of fs.readdirSync(shared)) {
     const exported = fs.readFileSync(path.join(shared, f), 'utf8');
