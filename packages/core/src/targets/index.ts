@@ -82,6 +82,8 @@ export const LABELS = {
   commit: 'dev.anew.commit',
   runUrl: 'dev.anew.run-url',
   address: 'dev.anew.address',
+  /** "host", or the Docker network the router reaches the target on. */
+  network: 'dev.anew.network',
 } as const;
 
 export function labelsOf(meta: ReleaseMeta, address: string): Record<string, string> {

@@ -115,7 +115,7 @@ export class DockerEngine implements TargetEngine {
     const args = runArgs({
       name: spec.name,
       image: spec.meta.image,
-      labels: labelsOf(spec.meta, address),
+      labels: { ...labelsOf(spec.meta, address), [LABELS.network]: this.opts.network },
       network: this.opts.network,
       inlineEnv,
       passEnv,
@@ -150,9 +150,10 @@ export class DockerEngine implements TargetEngine {
       const name = c.Name.replace(/^\//, '');
       const address = c.Config.Labels?.[LABELS.address] ?? '';
       let url = `http://${address}`;
-      if (this.opts.network !== 'host') {
-        // On a named network the name resolves only inside it; checks from here use the container's IP.
-        const ip = Object.values(c.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress;
+      const network = c.Config.Labels?.[LABELS.network] ?? 'host';
+      if (network !== 'host') {
+        // On a named network the name resolves only inside it; checks from here use the container's IP there.
+        const ip = c.NetworkSettings.Networks?.[network]?.IPAddress;
         if (ip) url = `http://${ip}:${address.slice(address.lastIndexOf(':') + 1)}`;
       }
       out.push({ name, engine: this.id, address, url, meta, state: c.State.Status, imageId: c.Image });
