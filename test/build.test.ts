@@ -339,6 +339,23 @@ describe('bad input: a clear error and nothing pushed', () => {
   });
 });
 
+describe('a registry that refuses the upload', () => {
+  it("fails the step with the registry's error, while other uploads run beside it", async () => {
+    const proxy = await recordingProxy(registry.host, {
+      deny: (r) => r.startsWith('PUT') && r.includes('/blobs/uploads/'),
+    });
+    cleanup.push(() => proxy.close());
+    const r = await runAction(
+      'build',
+      buildInputs(`${proxy.host}/refused/web`, { labels: 'org.example.case=refused' }),
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.log).toMatch(/anew\/build: .*(DENIED|uploads refused by the test proxy)/);
+    expect(r.log).not.toMatch(/Unhandled|unhandledRejection|\n\s+at /);
+    expect(proxy.requests.filter((q) => q.includes('/manifests/') && q.startsWith('PUT'))).toEqual([]);
+  });
+});
+
 describe('registry credentials', () => {
   // A private registry with the services' htpasswd: nothing is left behind, and every run builds.
   let authRegistry: RunningService;

@@ -94,14 +94,23 @@ export async function waitForText(url: string, text: string, timeoutMs = 15_000)
   throw new Error(`${url} did not serve "${text}"; last answer: ${last.slice(0, 300)}`);
 }
 
-/** A plain HTTP proxy in front of a registry that records every request line ("POST /v2/…"). */
+/** A plain HTTP proxy in front of a registry that records every request line ("POST /v2/…"), and can refuse some. */
 export async function recordingProxy(
   target: string,
+  opts: { deny?: (request: string) => boolean } = {},
 ): Promise<{ host: string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const [targetHost, targetPort] = target.split(':');
   const server = http.createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
+    const line = `${req.method} ${req.url}`;
+    requests.push(line);
+    if (opts.deny?.(line)) {
+      // A permanent refusal in the registry's own error format.
+      req.resume();
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'uploads refused by the test proxy' }] }));
+      return;
+    }
     const upstream = http.request(
       { host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers },
       (up) => {

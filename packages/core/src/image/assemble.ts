@@ -85,15 +85,18 @@ async function pushImage(
   const repo = plan.repo.repo;
   let uploadedBlobs = 0;
   const ours: Descriptor = { mediaType: MediaType.ociLayerGzip, digest: layer.digest, size: layer.size };
-  const layerPush = client
-    .pushBlobFile(repo, layer.path, layer.digest, layer.size)
-    .then((r) => void (r.uploaded && uploadedBlobs++));
+  const layerPush = background(
+    client
+      .pushBlobFile(repo, layer.path, layer.digest, layer.size)
+      .then((r) => void (r.uploaded && uploadedBlobs++)),
+  );
 
   const targets = plan.base
     ? plan.base.platforms.map((b) => ({ platform: b.platform, base: b }))
     : plan.scratchPlatforms.map((platform) => ({ platform, base: undefined }));
 
   const baseLayersPushed = new Map<string, Promise<void>>();
+  let baseCopies: Promise<void> = Promise.resolve();
   const manifests: BuiltImage['manifests'] = [];
   const descriptors: Descriptor[] = [];
   let size = 0;
@@ -104,11 +107,15 @@ async function pushImage(
       mediaType: LAYER_TYPES[d.mediaType] ?? d.mediaType,
     }));
     for (const d of baseLayers) {
-      if (!baseLayersPushed.has(d.digest))
-        baseLayersPushed.set(
-          d.digest,
+      if (baseLayersPushed.has(d.digest)) continue;
+      // One base layer at a time (beside our own upload): a copy from another registry holds the
+      // layer in memory, and a base's layers can be hundreds of MB together.
+      baseCopies = background(
+        baseCopies.then(() =>
           copyBaseBlob(client, plan.base!.ref, repo, d).then((up) => void (up && uploadedBlobs++)),
-        );
+        ),
+      );
+      baseLayersPushed.set(d.digest, baseCopies);
     }
     const config = buildConfig({
       base: t.base?.config,
@@ -172,6 +179,17 @@ async function pushImage(
     layer: { digest: layer.digest, size: layer.size, diffId: layer.diffId },
     uploadedBlobs,
   };
+}
+
+/**
+ * An upload that runs while other work is awaited, and is awaited itself
+ * before the manifest that needs it. Marked as handled at once, so a failure
+ * that comes while nobody awaits it yet is not an unhandled rejection (which
+ * would end the process); it still rejects where it is awaited.
+ */
+function background<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }
 
 function formatTarget(p: Platform): string {
