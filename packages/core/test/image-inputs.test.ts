@@ -120,6 +120,14 @@ describe('files stay inside the context', () => {
     ).toThrow(/"\/i" is written twice/);
   });
 
+  it('takes a colon in a source name', () => {
+    fs.writeFileSync(path.join(ctx, 'a:b.txt'), 'x');
+    expect(
+      collectEntries(resolveContext(ctx), parseFileMappings(['a:b.txt:/c.txt'])).map((e) => e.path),
+    ).toEqual(['c.txt']);
+    fs.rmSync(path.join(ctx, 'a:b.txt'));
+  });
+
   it('emits every parent directory, sorted', () => {
     const entries = collectEntries(
       resolveContext(ctx),

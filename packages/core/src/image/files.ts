@@ -31,7 +31,9 @@ export interface LayerEntry {
 
 export function parseFileMappings(lines: readonly string[], what = 'input "files"'): FileMapping[] {
   return lines.map((line) => {
-    const colon = line.indexOf(':');
+    // Destinations are absolute, so ":/" ends the source, which may itself hold a colon.
+    const at = line.indexOf(':/');
+    const colon = at >= 0 ? at : line.indexOf(':');
     const source = colon < 0 ? '' : line.slice(0, colon).trim();
     const destination = colon < 0 ? '' : line.slice(colon + 1).trim();
     if (!source || !destination)
