@@ -89,10 +89,19 @@ describe('deploy → flip → deploy → flip and rollback under load', () => {
     expect(await answer(site)).toBe('200 v1');
   });
 
-  it('deploys v2 while v1 keeps all traffic', async () => {
-    const d = await runAction('deploy', { ...common(), image: v2.image, 'health-path': '/health' });
+  it('deploys v2 while v1 keeps all traffic, its environment values kept out of argv and logs', async () => {
+    const d = await runAction('deploy', {
+      ...common(),
+      image: v2.image,
+      'health-path': '/health',
+      env: 'API_TOKEN=tok-51d0e2-not-for-logs\nMODE=blue',
+    });
     expect(d.code, d.log).toBe(0);
     t2 = d.outputs['target']!;
+    expect(d.log).not.toContain('tok-51d0e2-not-for-logs');
+    expect(d.log).toMatch(/--env API_TOKEN --env MODE /);
+    const env = JSON.parse(docker(['inspect', '--format', '{{json .Config.Env}}', t2])) as string[];
+    expect(env).toEqual(expect.arrayContaining(['API_TOKEN=tok-51d0e2-not-for-logs', 'MODE=blue']));
     expect(await answer(d.outputs['url']!)).toBe('200 v2');
     for (let i = 0; i < 20; i++) expect(await answer(site)).toBe('200 v1');
   });
