@@ -181,31 +181,54 @@ const rows = [
     'hit/cold',
   ],
 ];
-for (const content of [sampleSite(), generatedTree()]) {
-  if (content.dockerfile) fs.writeFileSync(path.join(content.dir, 'Dockerfile'), content.dockerfile);
-  const cold = [];
-  const hit = [];
-  const bah = [];
-  const dkr = [];
-  let digest;
-  for (let i = 0; i < RUNS; i++) {
-    await withRegistry(async (host) => {
-      const c = anew(content, host, `anew/${i}`);
-      const h = anew(content, host, `anew/${i}`);
-      if (h.outputs['cache-hit'] !== 'true') throw new Error('the second anew build was not a cache hit');
-      if (digest && c.outputs.digest !== digest)
-        throw new Error('anew gave two digests for the same content');
-      digest = c.outputs.digest;
-      cold.push(c.ms);
-      hit.push(h.ms);
-    });
-    await withRegistry(async (host) => bah.push(buildah(content, host)));
-    await withRegistry(async (host) => dkr.push(dockerEngine(content, host)));
+for (const make of [sampleSite, generatedTree]) {
+  const content = make();
+  try {
+    if (content.dockerfile) fs.writeFileSync(path.join(content.dir, 'Dockerfile'), content.dockerfile);
+    const cold = [];
+    const hit = [];
+    const bah = [];
+    const dkr = [];
+    let digest;
+    for (let i = 0; i < RUNS; i++) {
+      await withRegistry(async (host) => {
+        const c = anew(content, host, `anew/${i}`);
+        const h = anew(content, host, `anew/${i}`);
+        if (h.outputs['cache-hit'] !== 'true') throw new Error('the second anew build was not a cache hit');
+        if (digest && c.outputs.digest !== digest)
+          throw new Error('anew gave two digests for the same content');
+        digest = c.outputs.digest;
+        cold.push(c.ms);
+        hit.push(h.ms);
+      });
+      await peer('buildah', bah, (host) => buildah(content, host));
+      await peer('docker', dkr, (host) => dockerEngine(content, host));
+    }
+    const [c, h, b, d] = [cold, hit, bah, dkr].map((xs) => (xs.length ? median(xs) : Number.NaN));
+    rows.push([content.name, ms(c), ms(h), ms(b), ms(d), ratio(c / b), ratio(c / d), ratio(h / c)]);
+  } finally {
+    fs.rmSync(content.dir, { recursive: true, force: true });
   }
-  const [c, h, b, d] = [cold, hit, bah, dkr].map(median);
-  rows.push([content.name, ms(c), ms(h), ms(b), ms(d), ratio(c / b), ratio(c / d), ratio(h / c)]);
-  fs.rmSync(content.dir, { recursive: true, force: true });
 }
+
+/**
+ * A peer tool's run on a fresh registry. The Docker engine is shared with
+ * other work on this machine, which can remove images under a running
+ * build: a failed run is tried once more, then left out (and said so).
+ */
+async function peer(name, times, run) {
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      await withRegistry(async (host) => times.push(run(host)));
+      return;
+    } catch (e) {
+      console.error(
+        `${name} run failed (attempt ${attempt}): ${String(e.message).split('\n').slice(-3).join(' ')}`,
+      );
+    }
+  }
+}
+
 console.log('\nbuild + push, wall time (ms):');
 table(rows);
 
@@ -239,8 +262,8 @@ const distBytes = fs
 console.log(`\ndist/: ${(distBytes / 2 ** 20).toFixed(2)} MiB in all`);
 
 function ms(x) {
-  return Math.round(x);
+  return Number.isNaN(x) ? 'failed' : Math.round(x);
 }
 function ratio(x) {
-  return `${x.toFixed(2)}×`;
+  return Number.isNaN(x) ? '—' : `${x.toFixed(2)}×`;
 }
