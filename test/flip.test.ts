@@ -148,3 +148,26 @@ describe('canary', () => {
     for (let i = 0; i < 10; i++) expect(await answer(site)).toBe('200 v1');
   });
 });
+
+describe('rollback of an interrupted canary', () => {
+  it('puts all traffic back on the release the canary started from', async () => {
+    const { site, routing, r1 } = await liveOnV1('canary-stop');
+    const next = await deployV2('canary-stop');
+    // The flip is killed while it watches its first step.
+    const killed = await runAction(
+      'flip',
+      { ...routing, target: next.target, strategy: 'canary', steps: '30', interval: '60s' },
+      { killAfterMs: 5000 },
+    );
+    expect(killed.code).toBe(137);
+    expect((await backends('canary-stop')).map((b) => [b.release, b.weight])).toEqual([
+      [r1, 70],
+      [next.release, 30],
+    ]);
+    const r = await runAction('rollback', routing);
+    expect(r.code, r.log).toBe(0);
+    expect(r.outputs['release']).toBe(r1);
+    expect(await backends('canary-stop')).toEqual([expect.objectContaining({ release: r1, weight: 100 })]);
+    for (let i = 0; i < 5; i++) expect(await answer(site)).toBe('200 v1');
+  });
+});

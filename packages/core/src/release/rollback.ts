@@ -21,7 +21,10 @@ export async function rollback(
       'Flip a release first; there is nothing to roll back',
     );
   const live = primary(env.route)!;
-  const wanted = req.to ?? env.route.history[0];
+  // Mid-canary (a flip was stopped between steps), back means all traffic on the release
+  // the canary started from: flip writes it first.
+  const canaryFrom = env.route.backends.length > 1 ? env.route.backends[0]!.release : undefined;
+  const wanted = req.to ?? canaryFrom ?? env.route.history[0];
   if (!wanted)
     throw new UserError(
       `${req.app}/${req.environment} has no previous release to roll back to`,
