@@ -34,9 +34,27 @@ it('deploys, flips, rolls back and cleans up from the command line', async () =>
   const where = ['--app', app, '--environment', 'cli', '--docker-host', services.dockerHost];
   const routing = [...where, '--router-url', caddy.admin, '--listen', listen];
 
-  const d1 = cli(['deploy', ...where, '--image', images[0]!.image, '--health-path', '/health']);
+  const d1 = cli([
+    'deploy',
+    ...where,
+    '--image',
+    images[0]!.image,
+    '--health-path',
+    '/health',
+    '--memory',
+    '64m',
+    '--cpus',
+    '0.5',
+  ]);
   expect(d1.code, d1.stderr).toBe(0);
   const t1 = outputs(d1.stdout)['target']!;
+  const limits = docker([
+    'inspect',
+    '--format',
+    '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}',
+    t1,
+  ]);
+  expect(limits.trim()).toBe(`${64 * 2 ** 20} 500000000 unless-stopped`);
   expect(cli(['flip', ...routing, '--target', t1]).code).toBe(0);
   const d2 = cli(['deploy', ...where, '--image', images[1]!.image]);
   const t2 = outputs(d2.stdout)['target']!;
