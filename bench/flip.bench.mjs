@@ -10,7 +10,7 @@
 // 2. Source → live URL for the sample app: anew build (daemonless, dist/build)
 //    + deploy + flip, each timed, against a goal of 3 s.
 // Standalone: prints its figures and ratios. Loopback only, bounded load.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,13 @@ const REGISTRY = env.ANEW_REGISTRY;
 for (const n of ['deploy', 'flip', 'rollback', 'build']) requireDist(n);
 const app = 'bench-flip';
 const cleanups = [];
+
+const dockerAsync = (args) =>
+  new Promise((resolve, reject) =>
+    execFile('docker', args, { env: { ...process.env, DOCKER_HOST } }, (e, stdout) =>
+      e ? reject(e) : resolve(stdout),
+    ),
+  );
 
 const docker = (args, opts = {}) => {
   const r = spawnSync('docker', args, { env: { ...process.env, DOCKER_HOST }, encoding: 'utf8', ...opts });
@@ -118,6 +125,7 @@ async function measureSwitch(url, want, change) {
     failedNoRetry: report.failed + report.retriedOnClosedIdle,
     requests: report.requests,
     slowest: report.slowestMs,
+    errors: report.errors,
   };
 }
 
@@ -183,7 +191,7 @@ async function main() {
     flips.push(await measureSwitch(site, 'v2', () => spawnBundle('flip', { ...routing, target: t2 })));
     rollbacks.push(await measureSwitch(site, 'v1', () => spawnBundle('rollback', routing)));
   }
-  // The same core from the anew CLI (its own small bundle): what the switch itself costs.
+  // The same core from the anew CLI (no runner plumbing: INPUT_* variables, output files).
   for (let i = 0; i < RUNS; i++) {
     cliFlips.push(await measureSwitch(site, 'v2', () => spawnCli(['flip', ...cliArgs, '--target', t2])));
     await spawnCli(['rollback', ...cliArgs]);
@@ -192,21 +200,20 @@ async function main() {
   // --- in place: stop the old container, start the new one on the same port -----
   const port = await freePort();
   const direct = `http://127.0.0.1:${port}/`;
-  const run = (image, name) =>
-    docker([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--network',
-      'host',
-      '--label',
-      `dev.anew.app=${app}`,
-      '-e',
-      `PORT=${port}`,
-      image,
-    ]);
-  run(v1, 'bench-inplace-0');
+  const runArgs = (image, name) => [
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--network',
+    'host',
+    '--label',
+    `dev.anew.app=${app}`,
+    '-e',
+    `PORT=${port}`,
+    image,
+  ];
+  docker(runArgs(v1, 'bench-inplace-0'));
   for (let i = 0; i < 100; i++) {
     try {
       if ((await fetch(direct)).ok) break;
@@ -219,9 +226,10 @@ async function main() {
     const next = current + 1;
     const want = next % 2 === 0 ? 'v1' : 'v2';
     inplace.push(
+      // Asynchronously, so the load goes on while the containers change.
       await measureSwitch(direct, want, async () => {
-        docker(['rm', '-f', `bench-inplace-${current}`]);
-        run(want === 'v1' ? v1 : v2, `bench-inplace-${next}`);
+        await dockerAsync(['rm', '-f', `bench-inplace-${current}`]);
+        await dockerAsync(runArgs(want === 'v1' ? v1 : v2, `bench-inplace-${next}`));
       }),
     );
     current = next;
@@ -255,11 +263,20 @@ async function main() {
     row('in place (rm -f old, run new, same port)', inplace),
   ]);
   const ratio = median(inplace.map((x) => x.first)) / median(flips.map((x) => x.first));
+  for (const [name, xs] of [
+    ['anew flip', flips],
+    ['anew rollback', rollbacks],
+    ['anew flip (CLI)', cliFlips],
+    ['in place', inplace],
+  ]) {
+    const errors = [...new Set(xs.flatMap((x) => x.errors))];
+    if (errors.length) console.log(`${name}: ${errors.slice(0, 4).join('; ')}`);
+  }
   console.log(
     `in place / anew flip, time to the new version: ${ratio.toFixed(2)}×; failed requests: ${sum(inplace, 'failed')} in place against ${sum(flips, 'failed') + sum(rollbacks, 'failed')} for anew (flip + rollback).`,
   );
   console.log(
-    'The action flip is mostly node loading the shared action bundle; the CLI row is the same core with a small bundle. In place is as fast as the app starts (busybox: instant) and takes every request made meanwhile down with it.',
+    'Most of a flip is node starting and loading the bundle, then its checks (labels, health now, compare-and-swap); the switch in Caddy itself is one request. In place is as fast as the app starts (busybox: instant) and takes every request made meanwhile down with it.',
   );
 
   // --- source → live URL: build (daemonless) + deploy + flip -------------------
