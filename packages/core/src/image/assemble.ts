@@ -196,24 +196,12 @@ function formatTarget(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
 }
 
-/**
- * A base layer into the destination: nothing when the registry has it;
- * otherwise it is read from the base and pushed, which the client turns into
- * a cross-repository mount when both live on the same registry.
- */
+/** A base layer into the destination: present, mounted (same registry), or copied. */
 async function copyBaseBlob(
   client: RegistryClient,
   base: Reference,
   repo: Reference,
   d: Descriptor,
 ): Promise<boolean> {
-  if (base.registry === repo.registry && base.repository === repo.repository) return false;
-  if (await client.blobExists(repo, d.digest)) return false;
-  const data = await client.getBlob(base.repo, d.digest, d.size);
-  const res = await client.pushBlob(
-    repo,
-    data,
-    base.registry === repo.registry ? { mountFrom: [base.repo] } : {},
-  );
-  return res.uploaded;
+  return (await client.copyBlob(base.repo, repo, d)) === 'copied';
 }

@@ -236,7 +236,7 @@ export class RegistryClient {
       repo,
       digest,
       data.length,
-      (start, end) => data.subarray(start, end),
+      async () => (start, end) => data.subarray(start, end),
       opts.mountFrom,
     );
     return { digest, size: data.length, uploaded };
@@ -253,7 +253,33 @@ export class RegistryClient {
       size: end - start,
       open: (): Readable => fs.createReadStream(file, { start, end: end - 1 }),
     });
-    return { uploaded: await this.upload(repo, digest, size, slice, opts.mountFrom) };
+    return { uploaded: await this.upload(repo, digest, size, async () => slice, opts.mountFrom) };
+  }
+
+  /**
+   * A blob from one repository into another: nothing when it is there, a
+   * cross-repository mount on the same registry, else read (verified) and
+   * uploaded. Only the last moves bytes.
+   */
+  async copyBlob(
+    from: Reference,
+    to: Reference,
+    blob: { digest: Digest; size: number },
+  ): Promise<'present' | 'mounted' | 'copied'> {
+    if (from.registry === to.registry && from.repository === to.repository) return 'present';
+    if (await this.blobExists(to, blob.digest)) return 'present';
+    const uploaded = await this.upload(
+      to,
+      blob.digest,
+      blob.size,
+      async () => {
+        const data = await this.getBlob(from, blob.digest, blob.size);
+        return (start, end) => data.subarray(start, end);
+      },
+      [from],
+      true,
+    );
+    return uploaded ? 'copied' : 'mounted';
   }
 
   /** Returns true when bytes were sent; false when the registry had the blob or mounted it. */
@@ -261,10 +287,12 @@ export class RegistryClient {
     repo: Reference,
     digest: Digest,
     size: number,
-    slice: (start: number, end: number) => Body,
+    /** The content, fetched only when neither the registry has it nor a mount gives it. */
+    content: () => Promise<(start: number, end: number) => Body>,
     mountFrom: Reference[] = [],
+    existenceChecked = false,
   ): Promise<boolean> {
-    if (await this.blobExists(repo, digest)) return false;
+    if (!existenceChecked && (await this.blobExists(repo, digest))) return false;
     let location: string | undefined;
     for (const from of mountFrom) {
       if (from.registry !== repo.registry || from.repository === repo.repository) continue;
@@ -282,6 +310,7 @@ export class RegistryClient {
       location = locationOf(res);
       break;
     }
+    const slice = await content();
     // A monolithic PUT cannot resume; when one fails after its retries, start a fresh session.
     for (let session = 1; ; session++) {
       location ??= await this.startUpload(repo);

@@ -12,7 +12,7 @@ import {
   sha256,
 } from '@anew/core/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { services } from '../../../../test/helpers/services.ts';
+import { services, startRegistry } from '../../../../test/helpers/services.ts';
 
 const unique = () => `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
@@ -75,6 +75,22 @@ describe('RegistryClient against the real registry', () => {
     const r = await client.pushBlob(other, blob, { mountFrom: [repo] });
     expect(r.uploaded).toBe(false);
     expect(await client.blobExists(other, r.digest)).toBe(true);
+  });
+
+  it('copies a blob: present, mounted on the same registry, copied (verified) to another', async () => {
+    const blob = randomBytes(3000);
+    const { digest, size } = await client.pushBlob(repo, blob);
+    const sibling = parseReference(`${services.registry}/anew-test/${unique()}`);
+    expect(await client.copyBlob(repo, sibling, { digest, size })).toBe('mounted');
+    expect(await client.copyBlob(repo, sibling, { digest, size })).toBe('present');
+    const other = await startRegistry();
+    try {
+      const away = parseReference(`${other.host}/anew-test/copy`);
+      expect(await client.copyBlob(repo, away, { digest, size })).toBe('copied');
+      expect(await client.getBlob(away, digest)).toEqual(blob);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('finds referrers through the sha256-<hex> tag index (distribution has no referrers API)', async () => {
