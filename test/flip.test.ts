@@ -11,16 +11,18 @@ import { docker, freePort, type RunningService, services, startCaddy } from './h
 const app = 'e2e-flip';
 let v1: TestImage;
 let v2: TestImage;
+let broken: TestImage;
 let caddy: RunningService & { admin: string };
 
 beforeAll(async () => {
   v1 = buildAppImage(`anew-test/${app}`, { version: 'v1' });
   v2 = buildAppImage(`anew-test/${app}`, { version: 'v2' });
+  broken = buildAppImage(`anew-test/${app}`, { broken: true });
   caddy = await startCaddy();
 });
 
 afterAll(async () => {
-  removeApp(app, [v1, v2].filter(Boolean));
+  removeApp(app, [v1, v2, broken].filter(Boolean));
   await caddy?.stop();
 });
 
@@ -146,6 +148,34 @@ describe('canary', () => {
     expect(f.log).toMatch(/canary step 50(%|%25) failed: .* became unhealthy .*; all traffic is back on/);
     expect(await backends('canary-fail')).toEqual([expect.objectContaining({ release: r1, weight: 100 })]);
     for (let i = 0; i < 10; i++) expect(await answer(site)).toBe('200 v1');
+  });
+});
+
+describe('canary error rate', () => {
+  it('catches a release that passes its health check but fails requests through the router', async () => {
+    const { site, routing, r1 } = await liveOnV1('canary-errors');
+    const d = await runAction('deploy', {
+      app,
+      environment: 'canary-errors',
+      'docker-host': services.dockerHost,
+      image: broken.image,
+      'health-path': '/health',
+    });
+    expect(d.code, d.log).toBe(0);
+    const f = await runAction('flip', {
+      ...routing,
+      target: d.outputs['target']!,
+      strategy: 'canary',
+      steps: '25',
+      interval: '2s',
+      'max-error-rate': '5%',
+    });
+    expect(f.code).not.toBe(0);
+    expect(f.log).toMatch(
+      /canary step 25(%|%25) failed: \d+\.\d+(%|%25) of requests through the router failed .*HTTP 500.*above max-error-rate 5\.00(%|%25)/,
+    );
+    expect(await backends('canary-errors')).toEqual([expect.objectContaining({ release: r1, weight: 100 })]);
+    for (let i = 0; i < 5; i++) expect(await answer(site)).toBe('200 v1');
   });
 });
 
