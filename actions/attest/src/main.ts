@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { type ActionDefinition, input, readRegistryCredential } from '@anew/action';
+import { type ActionDefinition, input } from '@anew/action';
 import { UserError } from '@anew/core/errors';
 import { runContextFromEnv } from '@anew/core/github';
 import { attestImage, loadSigningKey, type SigningKey, type SigningMethod } from '@anew/core/provenance';
@@ -115,7 +115,7 @@ function readInputs(): Inputs {
     // runner starts one per step, so this is when attest started) and the signing time.
     startedOn: recorded.startedOn ?? new Date(Date.now() - process.uptime() * 1000),
     finishedOn: recorded.finishedOn,
-    credential: readRegistryCredential(),
+    credential: input.credential('registry-username', 'registry-password'),
     githubToken,
   };
 }

@@ -49,13 +49,7 @@ function readInputs(): Inputs {
   };
   const platforms = input.list('platforms', { commas: true });
   const epoch = input.optional('source-date-epoch');
-  const username = input.optional('registry-username');
-  const password = input.secret('registry-password');
-  if ((username === undefined) !== (password === undefined))
-    throw new UserError(
-      'only one of "registry-username" and "registry-password" is set',
-      'Give both, or neither to use the docker config (docker/login-action)',
-    );
+  const credential = input.credential('registry-username', 'registry-password');
   // build neither reads anew.yml (it has no build settings) nor calls the GitHub API;
   // both inputs are declared by every action, and the token is masked like any secret.
   input.str('config');
@@ -93,7 +87,7 @@ function readInputs(): Inputs {
           },
     },
     sourceDateEpoch: epoch === undefined ? undefined : parseSourceDateEpoch(epoch),
-    credential: username && password ? { username, password } : undefined,
+    credential,
   };
 }
 

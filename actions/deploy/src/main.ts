@@ -1,7 +1,8 @@
-import { type ActionDefinition, input, readRegistryCredential, readVerifyPolicy } from '@anew/action';
+import { type ActionDefinition, input } from '@anew/action';
+import { readVerifyPolicy } from '@anew/action/policy';
 import { environmentSettings, type Settings, settingsFromStrings } from '@anew/core/config';
 import { runContextFromEnv } from '@anew/core/github';
-import { type VerifyPolicy, verifyImage } from '@anew/core/provenance';
+import type { VerifyPolicy } from '@anew/core/provenance';
 import type { Digest, Reference } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
 import { deploy, infraFor } from '@anew/core/release';
@@ -61,7 +62,7 @@ const action: ActionDefinition<Inputs> = {
     const policyGiven = POLICY_INPUTS.some((k) => input.optional(k) !== undefined);
     const policy = settings['require-provenance'] || policyGiven ? readVerifyPolicy() : undefined;
     input.optional('certificate-oidc-issuer');
-    const registry = readRegistryCredential();
+    const registry = input.credential('registry-username', 'registry-password');
     input.secret('github-token');
     return {
       image,
@@ -92,6 +93,8 @@ const action: ActionDefinition<Inputs> = {
               credentials: inputs.registry ? { [inputs.image.registry]: inputs.registry } : undefined,
             });
             const tmp = process.env['RUNNER_TEMP'] || '/tmp';
+            // Loaded only when asked for: Sigstore's verifier is most of this action's code.
+            const { verifyImage } = await import('@anew/core/provenance');
             const v = await verifyImage(client, inputs.image, policy, log, { cacheDir: tmp });
             summary.row('Provenance', `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`);
           }

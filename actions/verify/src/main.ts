@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { type ActionDefinition, input, readRegistryCredential, readVerifyPolicy } from '@anew/action';
+import { type ActionDefinition, input } from '@anew/action';
+import { readVerifyPolicy } from '@anew/action/policy';
 import { type VerifyPolicy, verifyImage } from '@anew/core/provenance';
 import { type Digest, type Reference, shortDigest } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
@@ -15,7 +16,7 @@ interface Inputs {
 function readInputs(): Inputs {
   const image = input.pinnedImage('image');
   const policy = readVerifyPolicy();
-  const credential = readRegistryCredential();
+  const credential = input.credential('registry-username', 'registry-password');
   // verify reads neither anew.yml nor the GitHub API; both inputs are declared by every action.
   input.str('config');
   input.secret('github-token');

@@ -145,6 +145,24 @@ export function secret(name: string): string | undefined {
   return v.trim() === '' ? undefined : v;
 }
 
+/**
+ * A user name and password given as a pair of inputs (registry-username and
+ * registry-password): both or neither (then the docker config is used).
+ */
+export function credential(
+  userInput: string,
+  passwordInput: string,
+): { username: string; password: string } | undefined {
+  const username = optional(userInput);
+  const password = secret(passwordInput);
+  if ((username === undefined) !== (password === undefined))
+    throw new UserError(
+      `only one of "${userInput}" and "${passwordInput}" is set`,
+      'Give both, or neither to use the docker config (docker/login-action)',
+    );
+  return username && password ? { username, password } : undefined;
+}
+
 /** Environment names become parts of container names, labels and routes. */
 export function environmentName(name: string): string {
   const v = required(name);

@@ -5,8 +5,7 @@ import {
   GITHUB_ACTIONS_ISSUER,
   SLSA_PROVENANCE_V1,
   type VerifyPolicy,
-} from '@anew/core/provenance';
-import type { Credential } from '@anew/core/registry';
+} from '@anew/core/provenance/policy';
 import * as input from './inputs.ts';
 
 /**
@@ -49,16 +48,4 @@ function readPublicKey(): string | undefined {
     );
   }
   return fs.readFileSync(v, 'utf8');
-}
-
-/** registry-username and registry-password, both or neither (then the docker config is used). */
-export function readRegistryCredential(): Credential | undefined {
-  const username = input.optional('registry-username');
-  const password = input.secret('registry-password');
-  if ((username === undefined) !== (password === undefined))
-    throw new UserError(
-      'only one of "registry-username" and "registry-password" is set',
-      'Give both, or neither to use the docker config (docker/login-action)',
-    );
-  return username && password ? { username, password } : undefined;
 }

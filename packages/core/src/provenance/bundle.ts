@@ -7,6 +7,7 @@ import {
 } from '@sigstore/bundle';
 import { Bundle as ProtoBundle } from '@sigstore/protobuf-specs';
 import { IN_TOTO_PAYLOAD_TYPE } from './dsse.ts';
+import { AttestationRefused } from './refusal.ts';
 import { STATEMENT_TYPE, type Statement } from './statement.ts';
 
 /** The Sigstore bundle v0.3 media type: the artifactType and layer type of stored attestations. */
@@ -15,11 +16,6 @@ export const BUNDLE_MEDIA_TYPE = BUNDLE_V03_MEDIA_TYPE;
 export const PREDICATE_TYPE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
 
 export type { Bundle, SerializedBundle };
-
-/** A reason an attestation does not count, said to the user as it is. */
-export class AttestationRefused extends Error {
-  override name = 'AttestationRefused';
-}
 
 /** Parses and checks the shape of a stored bundle; anything malformed is refused with why. */
 export function parseBundle(bytes: Buffer | string): Bundle {

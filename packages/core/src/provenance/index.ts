@@ -1,6 +1,5 @@
 export { type AttestedManifest, type AttestOptions, type AttestResult, attestImage } from './attest.ts';
 export {
-  AttestationRefused,
   BUNDLE_MEDIA_TYPE,
   type Bundle,
   PREDICATE_TYPE_ANNOTATION,
@@ -20,6 +19,7 @@ export {
   sameRepository,
   type VerifyPolicy,
 } from './policy.ts';
+export { AttestationRefused } from './refusal.ts';
 export {
   DEFAULT_FULCIO_URL,
   DEFAULT_REKOR_URL,

@@ -1,10 +1,12 @@
 import { UserError } from '../errors/index.ts';
 import type { Digest } from '../ref/index.ts';
-import { AttestationRefused } from './bundle.ts';
 import { loadPublicKey } from './keys.ts';
+import { AttestationRefused } from './refusal.ts';
 import { SLSA_PROVENANCE_V1, type Statement } from './statement.ts';
 
 /** The issuer of GitHub Actions' OIDC tokens, the default for certificate-oidc-issuer. */
+export { SLSA_PROVENANCE_V1 };
+
 export const GITHUB_ACTIONS_ISSUER = 'https://token.actions.githubusercontent.com';
 
 /** What an attestation must satisfy to count. The verify, deploy and promote actions read it alike. */

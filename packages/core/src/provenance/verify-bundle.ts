@@ -1,10 +1,11 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import { type TrustMaterial, toSignedEntity, Verifier } from '@sigstore/verify';
-import { AttestationRefused, type Bundle, statementOf } from './bundle.ts';
+import { type Bundle, statementOf } from './bundle.ts';
 import { preAuthEncoding } from './dsse.ts';
 import { keyHint } from './keys.ts';
 import { FULCIO_OID, type SignerIdentity } from './policy.ts';
+import { AttestationRefused } from './refusal.ts';
 import type { Statement } from './statement.ts';
 
 /** How a bundle's signature is to be trusted: a public key, or a Sigstore trust root. */
