@@ -60,21 +60,25 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (image) removeApp(app, [image]);
-  if (second) {
-    try {
-      removeApp(app, [image], second.host);
-    } catch {}
-    const exited = new Promise((r) => second.child.once('exit', r));
-    second.child.kill('SIGTERM');
-    await exited;
-    // dockerd leaves its network namespace mounted.
-    const netns = `${second.dir}/exec/netns`;
-    for (const ns of fs.existsSync(netns) ? fs.readdirSync(netns, { withFileTypes: true }) : [])
-      execFileSync('umount', [`${second.dir}/exec/netns/${ns.name}`], { stdio: 'ignore' });
-    fs.rmSync(second.dir, { recursive: true, force: true });
+  // Caddy is stopped whatever happens to the engine's cleanup.
+  try {
+    if (image) removeApp(app, [image]);
+    if (second) {
+      try {
+        removeApp(app, [image], second.host);
+      } catch {}
+      const exited = new Promise((r) => second.child.once('exit', r));
+      second.child.kill('SIGTERM');
+      await exited;
+      // dockerd leaves its network namespace mounted.
+      const netns = `${second.dir}/exec/netns`;
+      for (const ns of fs.existsSync(netns) ? fs.readdirSync(netns, { withFileTypes: true }) : [])
+        execFileSync('umount', [`${second.dir}/exec/netns/${ns.name}`], { stdio: 'ignore' });
+      fs.rmSync(second.dir, { recursive: true, force: true });
+    }
+  } finally {
+    await caddy?.stop();
   }
-  await caddy?.stop();
 });
 
 it('runs the release on every host and spreads the route over them', async () => {
