@@ -118,11 +118,11 @@ async function measureSwitch(url, want, change) {
   return {
     first: first ?? Number.NaN,
     total,
-    // A client that retries an idempotent request once when the server closed
-    // its idle keep-alive connection under it (browsers, curl, Go) sees `failed`;
+    // A client that retries an idempotent request once, on a new connection, when
+    // its connection closed before any answer (RFC 9112 §9.3.1) sees `failed`;
     // one that never retries also sees the retried ones fail.
     failed: report.failed,
-    failedNoRetry: report.failed + report.retriedOnClosedIdle,
+    failedNoRetry: report.failed + report.retriedOnClosedConnection,
     requests: report.requests,
     slowest: report.slowestMs,
     errors: report.errors,

@@ -92,7 +92,7 @@ it('converges after SIGKILL during deploy and flip, and traffic never fails', as
   }
   const report = await load.stop();
   console.log(
-    `load during kills: ${report.requests} requests, ${report.failed} failed, ${report.retriedOnClosedIdle} retried on a closed idle connection`,
+    `load during kills: ${report.requests} requests, ${report.failed} failed, ${report.retriedOnClosedConnection} retried once after their connection closed before any answer`,
   );
   expect(report.errors).toEqual([]);
   expect(report.requests).toBeGreaterThan(100);

@@ -126,7 +126,7 @@ describe('deploy → flip → deploy → flip and rollback under load', () => {
     expect(report.bodies['v2']).toBeGreaterThan(0);
     expect(Object.keys(report.bodies).sort()).toEqual(['v1', 'v2']);
     console.log(
-      `load: ${report.requests} requests, ${report.failed} failed, ${report.retriedOnClosedIdle} retried once after Caddy closed an idle keep-alive connection, ${report.connections} connections`,
+      `load: ${report.requests} requests, ${report.failed} failed, ${report.retriedOnClosedConnection} retried once after their connection closed before any answer (Caddy reloads), ${report.connections} connections`,
       report.bodies,
     );
     expect(await answer(site)).toBe('200 v1');
