@@ -99,7 +99,7 @@ it('deploys, flips, rolls back and cleans up from the command line', async () =>
 });
 
 it('explains its mistakes: unknown options, missing values, tags', () => {
-  expect(cli(['deploy', '--help']).stdout).toMatch(/Usage: anew deploy --image/);
+  expect(cli(['deploy', '--help']).stdout).toMatch(/Usage: anew deploy[\s\S]*--image \(required\)/);
   expect(cli(['flip', '--environment', 'x', '--colour', 'blue']).stderr).toMatch(/unknown option --colour/);
   expect(cli(['flip', '--environment']).stderr).toMatch(/option --environment needs a value/);
   const tag = cli([

@@ -38,56 +38,11 @@ export function bool(name: string, fallback: boolean): boolean {
   throw new UserError(`input "${name}" is "${str(name)}", not a boolean`, 'Use true or false');
 }
 
-export function int(name: string, fallback: number, min = 0): number {
-  const v = str(name);
-  if (v === '') return fallback;
-  if (!/^-?\d+$/.test(v)) throw new UserError(`input "${name}" is "${v}", not a whole number`);
-  const n = Number(v);
-  if (n < min) throw new UserError(`input "${name}" is ${n}, below the minimum of ${min}`);
-  return n;
-}
-
-export function float(name: string, fallback: number, min = 0, max = Number.POSITIVE_INFINITY): number {
-  const v = str(name);
-  if (v === '') return fallback;
-  const n = Number(v.endsWith('%') ? Number(v.slice(0, -1)) / 100 : v);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new UserError(`input "${name}" is "${v}", not a number between ${min} and ${max}`);
-  return n;
-}
-
 /** One value per line (and, where `commas` is set, also split on commas); blank lines and # comments dropped. */
 export function list(name: string, opts: { commas?: boolean } = {}): string[] {
   const lines = core.getInput(name).split(/\r?\n/);
   const items = opts.commas ? lines.flatMap((l) => l.split(',')) : lines;
   return items.map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('#'));
-}
-
-export function oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-  const v = str(name);
-  if (v === '') return fallback;
-  if (!(allowed as readonly string[]).includes(v))
-    throw new UserError(`input "${name}" is "${v}"`, `Use one of: ${allowed.join(', ')}`);
-  return v as T;
-}
-
-/** Durations: `90` (seconds), `500ms`, `30s`, `5m`, `1h`. Returns milliseconds. */
-export function duration(name: string, fallbackMs: number): number {
-  const v = str(name);
-  if (v === '') return fallbackMs;
-  return parseDuration(v, `input "${name}"`);
-}
-
-export function parseDuration(v: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m)
-    throw new UserError(
-      `${what} is "${v}", not a duration`,
-      'Use for example 500ms, 30s, 5m or a number of seconds',
-    );
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
 }
 
 /** KEY=VALUE per line. */
@@ -111,11 +66,6 @@ export function pinnedImage(name: string): Reference & { digest: Digest } {
 
 export function repository(name: string): Reference {
   return parseRepository(required(name), `input "${name}"`);
-}
-
-export function reference(name: string): Reference | undefined {
-  const v = optional(name);
-  return v === undefined ? undefined : parseReference(v, `input "${name}"`);
 }
 
 export function digest(name: string): Digest | undefined {

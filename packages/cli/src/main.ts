@@ -25,6 +25,7 @@ Commands:
   status     list each environment's live release, warm targets and drift
   promote    copy an image with its provenance to another repository
   cleanup    retire old targets and previews
+  ship       build, attest, deploy and flip in one step
 
 Run "anew <command> --help" for its options.`;
 
@@ -33,11 +34,12 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   build: () => viaAction('build', () => import('../../../actions/build/src/main.ts')),
   attest: () => viaAction('attest', () => import('../../../actions/attest/src/main.ts')),
   verify: () => viaAction('verify', () => import('../../../actions/verify/src/main.ts')),
-  deploy: () => import('./commands/deploy.ts'),
-  flip: () => import('./commands/flip.ts'),
-  rollback: () => import('./commands/rollback.ts'),
+  deploy: () => viaAction('deploy', () => import('../../../actions/deploy/src/main.ts')),
+  flip: () => viaAction('flip', () => import('../../../actions/flip/src/main.ts')),
+  rollback: () => viaAction('rollback', () => import('../../../actions/rollback/src/main.ts')),
+  cleanup: () => viaAction('cleanup', () => import('../../../actions/cleanup/src/main.ts')),
+  ship: () => viaAction('ship', () => import('../../../actions/ship/src/main.ts')),
   status: () => import('./commands/status.ts'),
-  cleanup: () => import('./commands/cleanup.ts'),
 };
 
 /** Runs the anew command line; returns the exit code. */

@@ -1,8 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{a as u,b as p,c as s}from"./chunk-P65QYJPP.mjs";import"./chunk-XMQ2GOKS.mjs";import{a as i}from"./chunk-T76E4YSE.mjs";import"./chunk-WQUO636W.mjs";import{a as n}from"./chunk-IHACKPDG.mjs";import{l as m}from"./chunk-4DUGP5RY.mjs";import"./chunk-5U2RFAIP.mjs";import"./chunk-YY3OUP6P.mjs";import{d as a}from"./chunk-F7LTISW6.mjs";import{a as o}from"./chunk-7S6RFVAM.mjs";import"./chunk-FWRC26AD.mjs";var k=u({usage:`Usage: anew deploy --image REPO@sha256:\u2026 --environment NAME [options]
-
-Starts a new target from the image and waits until it is healthy, without traffic.
-${s}
-  --docker-host URL       engine (repeat for several hosts); default DOCKER_HOST
-  --network NAME          host (default) or a Docker network the router is on
-  --port N --env K=V --health-path /PATH --health-timeout 60s --keep N --memory 256m --cpus 0.5`,settings:["docker-host","network","port","env","health-path","health-timeout","keep","memory","cpus","require-provenance"],values:["image"],async run({app:h,environment:l,settings:e,flags:t},f){let c=a(t.image??"","option --image");if(e["require-provenance"])throw new o("provenance verification before deploy is not available yet","Run anew verify first");let r=await i(m(e,f),{image:c,app:h,environment:l,settings:e,run:n(),dryRun:t["dry-run"]==="true"});return p({target:r.target,url:r.url,release:r.release}),0}});export{k as default};
