@@ -41,6 +41,7 @@ const inputs = () => ({
   app,
   context: ctx,
   files: 'busybox:/bin/busybox\nsite/:/www/',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell in the image expands it
   entrypoint: '["/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p \\"${PORT}\\" -h /www"]',
   'source-date-epoch': '1700000000',
   'signing-key': keys.privatePem,

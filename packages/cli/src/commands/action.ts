@@ -36,9 +36,9 @@ function usage(name: string, meta: ActionYml): string {
  * Inputs are set as the runner sets them (INPUT_<NAME>, action.yml defaults),
  * and the outputs are printed as name=value lines.
  */
-// biome-ignore lint/suspicious/noExplicitAny: each action has its own input type
 export function actionCommand(
   name: string,
+  // biome-ignore lint/suspicious/noExplicitAny: each action has its own input type
   load: () => Promise<{ default: ActionDefinition<any> }>,
 ): Command {
   return async (args, log) => {
