@@ -4,7 +4,6 @@ import {
   type Digest,
   parseDigest,
   parsePinnedReference,
-  parseReference,
   parseRepository,
   type Reference,
 } from '@anew/core/ref';
