@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job, on this machine: start the services, build the sample app
-# (test/fixtures/sample-app) with anew's build action, push it to the local
-# registry, deploy it, flip traffic to it through Caddy, and print the live
-# URL. Every step runs a committed bundle the way the GitHub runner does:
-# `node dist/<action>/index.cjs` with INPUT_* variables, outputs read back
-# from the GITHUB_OUTPUT file.
+# (test/fixtures/sample-app), push it to the local registry, attest it
+# (signed SLSA provenance, with a key made for the demo), deploy it behind the
+# provenance gate, flip traffic to it through Caddy, and print the live URL.
+# Each step is the committed bundle's action run by the `anew` command
+# (dist/cli), which reads the same inputs as the workflow step would, with
+# the action.yml defaults, and prints its outputs as name=value.
 #   npm run demo                 (ANEW_DEMO_PORT=8088 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,48 +13,49 @@ ROOT=$PWD
 PORT=${ANEW_DEMO_PORT:-8088}
 
 echo "▸ services (bash test/services/start.sh)"
+bash test/services/install.sh
 bash test/services/start.sh >/dev/null
 # shellcheck disable=SC1091
 source "${ANEW_SERVICES_DIR:-/tmp/anew-services}/env"
-[ -f dist/build/index.cjs ] && [ -f dist/deploy/index.cjs ] && [ -f dist/flip/index.cjs ] || npm run build --silent
+[ -f dist/cli/index.cjs ] || npm run build --silent
 
 WORK=$(mktemp -d /tmp/anew-demo-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+# What the runner would set for a push to main of anew-dev/sample-app (attest records it as provenance).
+export GITHUB_REPOSITORY=anew-dev/sample-app GITHUB_SERVER_URL=https://github.com GITHUB_REF=refs/heads/main \
+  GITHUB_WORKFLOW_REF=anew-dev/sample-app/.github/workflows/release.yml@refs/heads/main \
+  GITHUB_SHA="$(git rev-parse HEAD 2>/dev/null || printf '0%.0s' {1..40})" \
+  GITHUB_RUN_ID=1 GITHUB_RUN_ATTEMPT=1 GITHUB_EVENT_NAME=push RUNNER_TEMP="$WORK"
 
-# run_action NAME [input=value]... : runs dist/NAME like the runner; its outputs land in $WORK/NAME.out
-run_action() {
-  local name=$1; shift
-  local out="$WORK/$name.out"; : >"$out"
-  local -a envs=("GITHUB_OUTPUT=$out" "RUNNER_TEMP=$WORK" "GITHUB_REPOSITORY=anew-dev/sample-app")
-  local kv
-  for kv in "$@"; do envs+=("INPUT_$(printf '%s' "${kv%%=*}" | tr '[:lower:]' '[:upper:]')=${kv#*=}"); done
-  echo "▸ anew/$name"
-  env "${envs[@]}" node "dist/$name/index.cjs" | sed 's/^/    /'
-  [ "${PIPESTATUS[0]}" -eq 0 ]
+# anew NAME [--option value]... : runs the step; its name=value outputs land in $WORK/NAME.out
+anew() {
+  local name=$1
+  echo "▸ anew $name"
+  node "$ROOT/dist/cli/index.cjs" "$@" >"$WORK/$name.out"
+  sed 's/^/    /' "$WORK/$name.out"
 }
-# output NAME KEY : one output of the last run of NAME (GITHUB_OUTPUT's name<<delimiter blocks)
-output() {
-  awk -v key="$2" '$0 ~ "^"key"<<" { d = substr($0, length(key) + 3); getline; print; exit }' "$WORK/$1.out"
-}
+output() { sed -n "s/^$2=//p" "$WORK/$1.out"; }
 
 cp -r "$ROOT/test/fixtures/sample-app/." "$WORK/app"
 cp /bin/busybox "$WORK/app/busybox"
 
-run_action build \
-  image="$ANEW_REGISTRY/anew-demo/sample-app" \
-  context="$WORK/app" \
-  base=scratch \
-  files=$'busybox:/bin/busybox\nsite/:/www/' \
-  env=PORT=8080 \
-  entrypoint='["/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p \"${PORT}\" -h /www"]'
+anew build --image "$ANEW_REGISTRY/anew-demo/sample-app" --context "$WORK/app" --base scratch \
+  --files busybox:/bin/busybox --files site/:/www/ --env PORT=8080 \
+  --entrypoint '["/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p \"${PORT}\" -h /www"]'
 IMAGE=$(output build image)
 
-run_action deploy image="$IMAGE" environment=demo app=sample-app docker-host="$ANEW_DOCKER_HOST" \
-  router-url="$ANEW_CADDY_ADMIN" keep=1
+# A signing key for this demo; in a workflow, attest signs keyless with the job's OIDC token.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/signing.pem" 2>/dev/null
+openssl pkey -in "$WORK/signing.pem" -pubout -out "$WORK/signing.pub" 2>/dev/null
+anew attest --image "$IMAGE" --signing-key "$(cat "$WORK/signing.pem")"
+
+anew deploy --image "$IMAGE" --environment demo --app sample-app --docker-host "$ANEW_DOCKER_HOST" \
+  --router-url "$ANEW_CADDY_ADMIN" --keep 1 \
+  --require-provenance=true --public-key "$WORK/signing.pub" --source-repository anew-dev/sample-app
 TARGET=$(output deploy target)
 
-run_action flip environment=demo app=sample-app target="$TARGET" \
-  docker-host="$ANEW_DOCKER_HOST" router-url="$ANEW_CADDY_ADMIN" listen="127.0.0.1:$PORT"
+anew flip --environment demo --app sample-app --target "$TARGET" \
+  --docker-host "$ANEW_DOCKER_HOST" --router-url "$ANEW_CADDY_ADMIN" --listen "127.0.0.1:$PORT"
 
 URL="http://127.0.0.1:$PORT/"
 curl -fsS "$URL" >/dev/null
