@@ -6,7 +6,7 @@ import { removeApp } from './fixtures/apps/images.ts';
 import { containers, routeOf } from './fixtures/apps/world.ts';
 import { newKeyPair, workflowEnv } from './fixtures/sigstore/workflow-env.ts';
 import { NODE24, repoRoot, runAction } from './helpers/action.ts';
-import { freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
+import { docker, freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
 
 /**
  * The root action: build → attest → deploy (with the provenance gate) →
@@ -98,5 +98,20 @@ describe('ship', () => {
     expect(first).not.toContain(run.outputs['target']);
     expect(run.outputs['previous-target']).toBe(first[0]);
     expect((await fetch(`http://${listen}/`)).status).toBe(200);
+  });
+
+  it('cleanup retires the environment: its targets, its route, and the images they ran', async () => {
+    const run = await runAction('cleanup', {
+      environment: 'production',
+      app,
+      all: 'true',
+      'docker-host': services.dockerHost,
+      'router-url': caddy.admin,
+    });
+    expect(run.code, run.log).toBe(0);
+    expect(run.outputs['removed']!.split('\n')).toHaveLength(2);
+    expect(containers(app)).toEqual([]);
+    expect(await routeOf(caddy.admin, app, 'production')).toBeUndefined();
+    expect(() => docker(['image', 'inspect', shipped!])).toThrow();
   });
 });

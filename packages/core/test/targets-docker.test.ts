@@ -6,6 +6,7 @@ import {
   pullArgs,
   type RunArgs,
   removeArgs,
+  removeImageArgs,
   runArgs,
 } from '../src/targets/docker/argv.ts';
 import {
@@ -122,6 +123,7 @@ describe('docker argv', () => {
   it('pulls by digest quietly and removes with volumes', () => {
     expect(pullArgs(meta.image)).toEqual(['pull', '--quiet', meta.image]);
     expect(removeArgs('n')).toEqual(['rm', '--force', '--volumes', 'n']);
+    expect(removeImageArgs('sha256:abc')).toEqual(['image', 'rm', 'sha256:abc']);
   });
 
   it.each([

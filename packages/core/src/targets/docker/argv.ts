@@ -59,6 +59,11 @@ export function removeArgs(name: string): string[] {
   return ['rm', '--force', '--volumes', name];
 }
 
+/** Without --force: an image another container still runs stays. */
+export function removeImageArgs(imageId: string): string[] {
+  return ['image', 'rm', imageId];
+}
+
 export function logsArgs(name: string, lines: number): string[] {
   return ['logs', '--tail', String(lines), name];
 }

@@ -24,6 +24,7 @@ import {
   logsArgs,
   pullArgs,
   removeArgs,
+  removeImageArgs,
   runArgs,
 } from './argv.ts';
 
@@ -163,6 +164,10 @@ export class DockerEngine implements TargetEngine {
 
   async remove(target: Target): Promise<void> {
     await this.docker(removeArgs(target.name), { ignoreReturnCode: true });
+    // Its image too, unless another container still uses it (docker then refuses, which is fine):
+    // retired releases must not fill the engine's disk.
+    if (target.imageId)
+      await this.docker(removeImageArgs(target.imageId), { quiet: true, ignoreReturnCode: true });
   }
 
   async logs(target: Target, lines: number): Promise<string> {
