@@ -11,4 +11,11 @@ source "${ANEW_SERVICES_DIR:-/tmp/anew-services}/env"
 echo "▸ lint";        npx biome check .
 echo "▸ type check";  npx tsc --noEmit -p tsconfig.json
 echo "▸ dist";        node scripts/build.mjs --check
-echo "▸ tests";       npx vitest run "$@"
+echo "▸ tests"
+report=$(mktemp)
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?
+# One plain closing line, whatever the runner printed above it.
+node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`)' "$report" || true
+rm -f "$report"
+exit "$status"

@@ -1,5 +1,6 @@
 import { type ActionDefinition, input } from '@anew/action';
-import { environmentSettings, type Settings, settingsFromStrings } from '@anew/core/config';
+import { readEnvironment } from '@anew/action/environment';
+import type { Settings } from '@anew/core/config';
 import { infraFor, prune, retireEnvironment } from '@anew/core/release';
 import type { Target } from '@anew/core/targets';
 
@@ -14,19 +15,16 @@ interface Inputs {
 const action: ActionDefinition<Inputs> = {
   name: 'cleanup',
   readInputs() {
-    const environment = input.environmentName('environment');
-    const overrides = settingsFromStrings(
-      ['keep', 'target', 'docker-host', 'network', 'router', 'router-url', 'hosts', 'listen'],
-      (k) => input.optional(k),
-      (k) => `input "${k}"`,
-    );
-    const { app, settings } = environmentSettings({
-      configFile: input.str('config'),
-      environment,
-      app: input.optional('app'),
-      repository: process.env['GITHUB_REPOSITORY'],
-      overrides,
-    });
+    const { environment, app, settings } = readEnvironment([
+      'keep',
+      'target',
+      'docker-host',
+      'network',
+      'router',
+      'router-url',
+      'hosts',
+      'listen',
+    ]);
     input.secret('github-token');
     return {
       environment,

@@ -1,6 +1,7 @@
 import { type ActionDefinition, input } from '@anew/action';
+import { readEnvironment } from '@anew/action/environment';
 import { readVerifyPolicy } from '@anew/action/policy';
-import { environmentSettings, type Settings, settingsFromStrings } from '@anew/core/config';
+import type { Settings } from '@anew/core/config';
 import { runContextFromEnv } from '@anew/core/github';
 import type { VerifyPolicy } from '@anew/core/provenance';
 import type { Digest, Reference } from '@anew/core/ref';
@@ -31,33 +32,21 @@ const POLICY_INPUTS = [
 const action: ActionDefinition<Inputs> = {
   name: 'deploy',
   readInputs() {
-    const environment = input.environmentName('environment');
     const image = input.pinnedImage('image');
-    const overrides = settingsFromStrings(
-      [
-        'target',
-        'docker-host',
-        'network',
-        'port',
-        'env',
-        'health-path',
-        'health-timeout',
-        'keep',
-        'memory',
-        'cpus',
-        'require-provenance',
-        'router-url',
-      ],
-      (k) => input.optional(k),
-      (k) => `input "${k}"`,
-    );
-    const { app, settings } = environmentSettings({
-      configFile: input.str('config'),
-      environment,
-      app: input.optional('app'),
-      repository: process.env['GITHUB_REPOSITORY'],
-      overrides,
-    });
+    const { environment, app, settings } = readEnvironment([
+      'target',
+      'docker-host',
+      'network',
+      'port',
+      'env',
+      'health-path',
+      'health-timeout',
+      'keep',
+      'memory',
+      'cpus',
+      'require-provenance',
+      'router-url',
+    ]);
     // Any policy input asks for verification, as require-provenance does (the issuer alone has a default).
     const policyGiven = POLICY_INPUTS.some((k) => input.optional(k) !== undefined);
     const policy = settings['require-provenance'] || policyGiven ? readVerifyPolicy() : undefined;

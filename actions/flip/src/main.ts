@@ -1,5 +1,6 @@
 import { type ActionDefinition, input } from '@anew/action';
-import { environmentSettings, type Settings, settingsFromStrings } from '@anew/core/config';
+import { readEnvironment } from '@anew/action/environment';
+import type { Settings } from '@anew/core/config';
 import { flip, infraFor } from '@anew/core/release';
 
 interface Inputs {
@@ -13,29 +14,17 @@ interface Inputs {
 const action: ActionDefinition<Inputs> = {
   name: 'flip',
   readInputs() {
-    const environment = input.environmentName('environment');
-    const overrides = settingsFromStrings(
-      [
-        'docker-host',
-        'router',
-        'router-url',
-        'hosts',
-        'listen',
-        'strategy',
-        'steps',
-        'interval',
-        'max-error-rate',
-      ],
-      (k) => input.optional(k),
-      (k) => `input "${k}"`,
-    );
-    const { app, settings } = environmentSettings({
-      configFile: input.str('config'),
-      environment,
-      app: input.optional('app'),
-      repository: process.env['GITHUB_REPOSITORY'],
-      overrides,
-    });
+    const { environment, app, settings } = readEnvironment([
+      'docker-host',
+      'router',
+      'router-url',
+      'hosts',
+      'listen',
+      'strategy',
+      'steps',
+      'interval',
+      'max-error-rate',
+    ]);
     input.secret('github-token');
     return {
       environment,
