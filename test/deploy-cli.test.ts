@@ -1,25 +1,10 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
-import { answer, cli, containers, routeOf } from './fixtures/apps/world.ts';
-import { docker, freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
+import { expect, it } from 'vitest';
+import { answer, cli, containers, routeOf, useAppWorld } from './fixtures/apps/world.ts';
+import { docker, freePort, services } from './helpers/services.ts';
 
 /** The anew CLI (dist/cli) runs the same core: deploy, flip, status, rollback, cleanup from a terminal. */
 const app = 'e2e-cli';
-let images: TestImage[] = [];
-let caddy: RunningService & { admin: string };
-
-beforeAll(async () => {
-  images = [
-    buildAppImage(`anew-test/${app}`, { version: 'v1' }),
-    buildAppImage(`anew-test/${app}`, { version: 'v2' }),
-  ];
-  caddy = await startCaddy();
-});
-
-afterAll(async () => {
-  removeApp(app, images);
-  await caddy?.stop();
-});
+const world = useAppWorld(app);
 
 const outputs = (stdout: string) =>
   Object.fromEntries(
@@ -32,13 +17,13 @@ const outputs = (stdout: string) =>
 it('deploys, flips, rolls back and cleans up from the command line', async () => {
   const listen = `127.0.0.1:${await freePort()}`;
   const where = ['--app', app, '--environment', 'cli', '--docker-host', services.dockerHost];
-  const routing = [...where, '--router-url', caddy.admin, '--listen', listen];
+  const routing = [...where, '--router-url', world.caddy.admin, '--listen', listen];
 
   const d1 = cli([
     'deploy',
     ...where,
     '--image',
-    images[0]!.image,
+    world.images[0]!.image,
     '--health-path',
     '/health',
     '--memory',
@@ -56,13 +41,13 @@ it('deploys, flips, rolls back and cleans up from the command line', async () =>
   ]);
   expect(limits.trim()).toBe(`${64 * 2 ** 20} 500000000 unless-stopped`);
   expect(cli(['flip', ...routing, '--target', t1]).code).toBe(0);
-  const d2 = cli(['deploy', ...where, '--image', images[1]!.image]);
+  const d2 = cli(['deploy', ...where, '--image', world.images[1]!.image]);
   const t2 = outputs(d2.stdout)['target']!;
   const f = cli(['flip', ...routing, '--target', t2]);
   expect(outputs(f.stdout)).toMatchObject({ 'previous-target': t1 });
   expect(await answer(`http://${listen}/`)).toBe('200 v2');
 
-  const s = cli(['status', '--app', app, '--router-url', caddy.admin, '--json']);
+  const s = cli(['status', '--app', app, '--router-url', world.caddy.admin, '--json']);
   expect(s.code, s.stderr).toBe(0);
   const [env] = JSON.parse(s.stdout) as {
     environment: string;
@@ -83,7 +68,7 @@ it('deploys, flips, rolls back and cleans up from the command line', async () =>
     'flip',
     ...where,
     '--router-url',
-    caddy.admin,
+    world.caddy.admin,
     '--listen',
     `127.0.0.1:${await freePort()}`,
     '--target',
@@ -92,10 +77,10 @@ it('deploys, flips, rolls back and cleans up from the command line', async () =>
   expect(moved.code).toBe(1);
   expect(moved.stderr).toMatch(/is served on 127\.0\.0\.1:\d+, not/);
 
-  const c = cli(['cleanup', ...where, '--router-url', caddy.admin, '--all']);
+  const c = cli(['cleanup', ...where, '--router-url', world.caddy.admin, '--all']);
   expect(c.code, c.stderr).toBe(0);
   expect(containers(app)).toEqual([]);
-  expect(await routeOf(caddy.admin, app, 'cli')).toBeUndefined();
+  expect(await routeOf(world.caddy.admin, app, 'cli')).toBeUndefined();
 });
 
 it('explains its mistakes: unknown options, missing values, tags', () => {
@@ -122,12 +107,12 @@ it('status reports a target that runs another image than its label says, and wor
     'dev.anew.app': app,
     'dev.anew.environment': 'drift',
     'dev.anew.release': '20260101-000000-d1f7d1',
-    'dev.anew.digest': images[0]!.digest,
-    'dev.anew.image': images[0]!.image,
+    'dev.anew.digest': world.images[0]!.digest,
+    'dev.anew.image': world.images[0]!.image,
     'dev.anew.created': '2026-01-01T00:00:00.000Z',
     'dev.anew.address': `127.0.0.1:${await freePort()}`,
   };
-  docker(['pull', '--quiet', images[1]!.image]);
+  docker(['pull', '--quiet', world.images[1]!.image]);
   docker([
     'run',
     '-d',
@@ -138,7 +123,7 @@ it('status reports a target that runs another image than its label says, and wor
     ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     '-e',
     `PORT=${labels['dev.anew.address'].split(':')[1]}`,
-    images[1]!.image,
+    world.images[1]!.image,
   ]);
   const unreachable = `http://127.0.0.1:${await freePort()}`;
   const s = cli(['status', '--app', app, '--environment', 'drift', '--router-url', unreachable]);
@@ -146,7 +131,7 @@ it('status reports a target that runs another image than its label says, and wor
   expect(s.stderr).toMatch(/traffic is unknown: Caddy's admin API .* did not answer/);
   expect(s.stdout).toMatch(
     new RegExp(
-      `DRIFT +target anew-e2e-cli-drift .* runs image sha256:.*, not ${images[0]!.digest} as its label says`,
+      `DRIFT +target anew-e2e-cli-drift .* runs image sha256:.*, not ${world.images[0]!.digest} as its label says`,
     ),
   );
   docker(['rm', '-f', 'anew-e2e-cli-drift']);

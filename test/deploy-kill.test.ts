@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
+import { expect, it } from 'vitest';
 import { startLoad } from './fixtures/apps/load.mjs';
-import { answer, cli, containers, routeDials } from './fixtures/apps/world.ts';
+import { answer, cli, containers, routeDials, useAppWorld } from './fixtures/apps/world.ts';
 import { runAction } from './helpers/action.ts';
-import { freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
+import { freePort, services } from './helpers/services.ts';
 
 /**
  * SIGKILL at random moments during deploy and flip, then a rerun: it must
@@ -12,21 +11,7 @@ import { freePort, type RunningService, services, startCaddy } from './helpers/s
  */
 const app = 'e2e-kill';
 const environment = 'production';
-let images: TestImage[] = [];
-let caddy: RunningService & { admin: string };
-
-beforeAll(async () => {
-  images = [
-    buildAppImage(`anew-test/${app}`, { version: 'v1' }),
-    buildAppImage(`anew-test/${app}`, { version: 'v2' }),
-  ];
-  caddy = await startCaddy();
-});
-
-afterAll(async () => {
-  removeApp(app, images);
-  await caddy?.stop();
-});
+const world = useAppWorld(app);
 
 /** A small seeded generator, so a failing run can be replayed from the seed it prints. */
 function random(seed: number): () => number {
@@ -46,10 +31,16 @@ it('converges after SIGKILL during deploy and flip, and traffic never fails', as
   const listen = `127.0.0.1:${await freePort()}`;
   const site = `http://${listen}/`;
   const targetInputs = { app, environment, 'docker-host': services.dockerHost, keep: '1' };
-  const routing = { app, environment, 'docker-host': services.dockerHost, 'router-url': caddy.admin, listen };
+  const routing = {
+    app,
+    environment,
+    'docker-host': services.dockerHost,
+    'router-url': world.caddy.admin,
+    listen,
+  };
   const flipInputs = { ...routing, strategy: 'canary', steps: '50', interval: '1s' };
 
-  const first = await runAction('deploy', { ...targetInputs, image: images[0]!.image });
+  const first = await runAction('deploy', { ...targetInputs, image: world.images[0]!.image });
   expect(first.code, first.log).toBe(0);
   expect((await runAction('flip', { ...routing, target: first.outputs['target']! })).code).toBe(0);
 
@@ -60,7 +51,7 @@ it('converges after SIGKILL during deploy and flip, and traffic never fails', as
         .filter((c) => c.state === 'running')
         .map((c) => c.address),
     );
-    const dials = await routeDials(caddy.admin, app, environment);
+    const dials = await routeDials(world.caddy.admin, app, environment);
     expect(dials.length, when).toBeGreaterThan(0);
     for (const d of dials) expect(running.has(d), `${when}: route to ${d}, where no target runs`).toBe(true);
     expect(await answer(site), when).toMatch(/^200 v[12]$/);
@@ -72,12 +63,12 @@ it('converges after SIGKILL during deploy and flip, and traffic never fails', as
     const killDeploy = between(150, 2500);
     const d = await runAction(
       'deploy',
-      { ...targetInputs, image: images[version]!.image },
+      { ...targetInputs, image: world.images[version]!.image },
       { killAfterMs: killDeploy },
     );
     await consistent(`round ${round}: deploy killed after ${killDeploy} ms (exit ${d.code})`);
 
-    const redeploy = await runAction('deploy', { ...targetInputs, image: images[version]!.image });
+    const redeploy = await runAction('deploy', { ...targetInputs, image: world.images[version]!.image });
     expect(redeploy.code, redeploy.log).toBe(0);
     const target = redeploy.outputs['target']!;
 
@@ -103,7 +94,7 @@ it('converges after SIGKILL during deploy and flip, and traffic never fails', as
   const left = containers(app);
   expect(left.every((x) => x.state === 'running')).toBe(true);
   expect(new Set(left.map((x) => x.release)).size).toBeLessThanOrEqual(2);
-  const s = cli(['status', '--app', app, '--router-url', caddy.admin]);
+  const s = cli(['status', '--app', app, '--router-url', world.caddy.admin]);
   expect(s.code, s.stdout + s.stderr).toBe(0);
   expect(s.stdout).not.toMatch(/DRIFT/);
 });

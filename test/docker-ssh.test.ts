@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
+import { expect, it } from 'vitest';
 import { startLoad } from './fixtures/apps/load.mjs';
-import { answer, cli, containers } from './fixtures/apps/world.ts';
+import { answer, cli, containers, useAppWorld } from './fixtures/apps/world.ts';
 import { NODE24, runAction } from './helpers/action.ts';
-import { freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
+import { freePort, services } from './helpers/services.ts';
 
 /**
  * The same flow over ssh:// — a real ssh connection (test/services/start.sh
@@ -13,21 +12,7 @@ import { freePort, type RunningService, services, startCaddy } from './helpers/s
  */
 const app = 'e2e-ssh';
 const environment = 'staging';
-let images: TestImage[] = [];
-let caddy: RunningService & { admin: string };
-
-beforeAll(async () => {
-  images = [
-    buildAppImage(`anew-test/${app}`, { version: 'v1' }),
-    buildAppImage(`anew-test/${app}`, { version: 'v2' }),
-  ];
-  caddy = await startCaddy();
-});
-
-afterAll(async () => {
-  removeApp(app, images);
-  await caddy?.stop();
-});
+const world = useAppWorld(app);
 
 it('deploys, flips under load and rolls back on an engine reached over ssh://', async () => {
   const ssh = services.sshDockerHost;
@@ -37,16 +22,16 @@ it('deploys, flips under load and rolls back on an engine reached over ssh://', 
   // No DOCKER_HOST in the environment: only the input names the engine.
   const env = { DOCKER_HOST: undefined };
   const target = { app, environment, 'docker-host': ssh };
-  const routing = { ...target, 'router-url': caddy.admin, listen };
+  const routing = { ...target, 'router-url': world.caddy.admin, listen };
 
-  const d1 = await runAction('deploy', { ...target, image: images[0]!.image }, { env, node: NODE24 });
+  const d1 = await runAction('deploy', { ...target, image: world.images[0]!.image }, { env, node: NODE24 });
   expect(d1.code, d1.log).toBe(0);
   expect(d1.outputs['url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   const f1 = await runAction('flip', { ...routing, target: d1.outputs['target']! }, { env });
   expect(f1.code, f1.log).toBe(0);
   expect(await answer(site)).toBe('200 v1');
 
-  const d2 = await runAction('deploy', { ...target, image: images[1]!.image }, { env });
+  const d2 = await runAction('deploy', { ...target, image: world.images[1]!.image }, { env });
   expect(d2.code, d2.log).toBe(0);
   expect(await answer(site)).toBe('200 v1');
 
@@ -65,7 +50,7 @@ it('deploys, flips under load and rolls back on an engine reached over ssh://', 
 
   // The labels say which engine each target is on; status reads them over ssh.
   expect(containers(app).map((c) => c.state)).toEqual(['running', 'running']);
-  const s = cli(['status', '--app', app, '--docker-host', ssh, '--router-url', caddy.admin], {
+  const s = cli(['status', '--app', app, '--docker-host', ssh, '--router-url', world.caddy.admin], {
     DOCKER_HOST: '',
   });
   expect(s.code, s.stdout + s.stderr).toBe(0);
