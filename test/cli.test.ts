@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workflowEnv } from './fixtures/sigstore/workflow-env.ts';
 import { NODE24, repoRoot } from './helpers/action.ts';
 import { services } from './helpers/services.ts';
 
@@ -22,6 +24,9 @@ function anew(args: string[], opts: { node?: string; env?: Record<string, string
   );
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, outputs };
 }
+
+const definedOnly = (env: Record<string, string | undefined>) =>
+  Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 
 let ctx: string;
 beforeAll(() => {
@@ -83,6 +88,25 @@ describe('anew CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/401/);
     expect(r.stdout + r.stderr).not.toContain(secret);
+  });
+
+  it('leaves the files an action writes for later steps (the attestation bundle) in place', () => {
+    const key = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const built = anew(buildArgs());
+    const a = anew(
+      [
+        'attest',
+        '--image',
+        built.outputs['image']!,
+        '--signing-key',
+        key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      ],
+      // As in a job, but with no RUNNER_TEMP: the command picks a folder that outlives it.
+      { env: { ...definedOnly(workflowEnv()), RUNNER_TEMP: '' } },
+    );
+    expect(a.code, a.stderr).toBe(0);
+    expect(fs.existsSync(a.outputs['bundle-path']!)).toBe(true);
+    expect(a.stdout + a.stderr).not.toContain('PRIVATE KEY');
   });
 
   it('lists the inputs of an action as options in --help', () => {

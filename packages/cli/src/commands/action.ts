@@ -59,7 +59,8 @@ export function actionCommand(
     // Outputs a step sets on its own (e.g. verified=false on refusal) land in a file, not on the terminal.
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `anew-${name}-`));
     process.env['GITHUB_OUTPUT'] = path.join(tmp, 'output');
-    process.env['RUNNER_TEMP'] ??= tmp;
+    // Files an action leaves for later steps (bundle-path, predicate-path) must outlive the command.
+    process.env['RUNNER_TEMP'] ||= os.tmpdir();
     try {
       const def = (await load()).default;
       const outputs = await executeAction(def, log);
