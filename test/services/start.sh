@@ -10,18 +10,34 @@ set -euo pipefail
 DIR=${ANEW_SERVICES_DIR:-/tmp/anew-services}
 mkdir -p "$DIR"
 ENV="$DIR/env"
+SOCK="$DIR/docker.sock"
+alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 
 stop_all() {
+  # Containers first: their shims outlive dockerd, and their ports with them.
+  if alive dockerd; then
+    local ids
+    ids=$(docker -H "unix://$SOCK" ps -aq 2>/dev/null || true)
+    [ -z "$ids" ] || docker -H "unix://$SOCK" rm -f $ids >/dev/null 2>&1 || true
+  fi
+  local pids=()
   for p in "$DIR"/*.pid; do
     [ -f "$p" ] || continue
-    kill "$(cat "$p")" 2>/dev/null || true
+    pids+=("$(cat "$p")")
+    kill "${pids[-1]}" 2>/dev/null || true
     rm -f "$p"
+  done
+  # dockerd stops its containers first (up to 10 s each); wait, so a restart finds it gone.
+  for _ in $(seq 1 300); do
+    local left=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    [ "$left" = 0 ] && break
+    sleep 0.1
   done
   rm -f "$ENV"
 }
 if [ "${1:-}" = stop ]; then stop_all; exit 0; fi
 
-alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 wait_for() { # name command...
   local name=$1; shift
@@ -31,9 +47,10 @@ wait_for() { # name command...
 port_of() { [ -f "$DIR/$1.port" ] && cat "$DIR/$1.port"; }
 
 # --- Docker engine -----------------------------------------------------------
-SOCK="$DIR/docker.sock"
 if ! alive dockerd; then
-  rm -f "$SOCK"
+  # What a stopped or killed engine left: its pid file would name a process id that may
+  # belong to something else by now, and dockerd refuses to start beside a live one.
+  rm -f "$SOCK" "$DIR/dockerd.pid.d"
   # vfs and cgroupfs because this machine has neither overlayfs in a container nor systemd.
   nohup dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
     --exec-opt native.cgroupdriver=cgroupfs --data-root "$DIR/docker-root" --exec-root "$DIR/docker-exec" \
