@@ -6,7 +6,7 @@ import { freePort, services } from './helpers/services.ts';
 
 /**
  * The same flow over ssh:// — a real ssh connection (test/services/start.sh
- * runs sshd and writes the anew-test-ssh alias) to this machine's engine:
+ * runs sshd and writes an ssh host alias for it) to this machine's engine:
  * the docker CLI dials through ssh, and the router reaches the targets at
  * the host name ssh resolves the alias to.
  */

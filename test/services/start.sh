@@ -11,6 +11,8 @@ DIR=${ANEW_SERVICES_DIR:-/tmp/anew-services}
 mkdir -p "$DIR"
 ENV="$DIR/env"
 SOCK="$DIR/docker.sock"
+# The ssh host alias for the remote-engine tests, one per services folder, so two checkouts' services do not clash.
+SSH_ALIAS="anew-ssh-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)"
 alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 
 stop_all() {
@@ -118,10 +120,10 @@ CFG
   # The docker CLI runs the system ssh; give it a host alias with our key and port.
   mkdir -p ~/.ssh && chmod 700 ~/.ssh
   touch ~/.ssh/config
-  sed -i '/^# anew-test-ssh begin/,/^# anew-test-ssh end/d' ~/.ssh/config
+  sed -i "/^# $SSH_ALIAS begin/,/^# $SSH_ALIAS end/d" ~/.ssh/config
   cat >>~/.ssh/config <<CFG
-# anew-test-ssh begin (written by anew's test/services/start.sh)
-Host anew-test-ssh
+# $SSH_ALIAS begin (written by anew's test/services/start.sh for $DIR)
+Host $SSH_ALIAS
   HostName 127.0.0.1
   Port $port
   User root
@@ -129,10 +131,10 @@ Host anew-test-ssh
   StrictHostKeyChecking no
   UserKnownHostsFile /dev/null
   LogLevel ERROR
-# anew-test-ssh end
+# $SSH_ALIAS end
 CFG
 fi
-wait_for sshd ssh -o BatchMode=yes anew-test-ssh true
+wait_for sshd ssh -o BatchMode=yes "$SSH_ALIAS" true
 
 cat >"$ENV" <<EOF2
 export ANEW_SERVICES_DIR=$DIR
@@ -142,6 +144,6 @@ export ANEW_REGISTRY_AUTH=127.0.0.1:$(port_of registry-auth)
 export ANEW_REGISTRY_AUTH_USER=anew-user
 export ANEW_REGISTRY_AUTH_PASSWORD=anew-secret-pw
 export ANEW_CADDY_ADMIN=http://127.0.0.1:$(port_of caddy)
-export ANEW_SSH_DOCKER_HOST=ssh://anew-test-ssh
+export ANEW_SSH_DOCKER_HOST=ssh://$SSH_ALIAS
 EOF2
 cat "$ENV"
