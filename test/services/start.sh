@@ -41,10 +41,15 @@ stop_all() {
 if [ "${1:-}" = stop ]; then stop_all; exit 0; fi
 
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_for() { # name command...
+wait_for() { # name command...   (up to 30 s: a fresh CI machine can be slow right after npm ci)
   local name=$1; shift
-  for _ in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "$name did not come up; its log:" >&2; tail -20 "$DIR/$name.log" >&2 || true; exit 1
+  local deadline=$((SECONDS + 30))
+  while [ $SECONDS -lt $deadline ]; do
+    "$@" >/dev/null 2>"$DIR/$name.wait" && return 0
+    sleep 0.2
+  done
+  echo "$name did not come up; the last check said:" >&2; cat "$DIR/$name.wait" >&2 || true
+  echo "its log:" >&2; tail -20 "$DIR/$name.log" >&2 || true; exit 1
 }
 port_of() { [ -f "$DIR/$1.port" ] && cat "$DIR/$1.port"; }
 
@@ -134,7 +139,7 @@ Host $SSH_ALIAS
 # $SSH_ALIAS end
 CFG
 fi
-wait_for sshd ssh -o BatchMode=yes "$SSH_ALIAS" true
+wait_for sshd ssh -o BatchMode=yes -o ConnectTimeout=5 "$SSH_ALIAS" true
 
 cat >"$ENV" <<EOF2
 export ANEW_SERVICES_DIR=$DIR
