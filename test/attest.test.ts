@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -14,6 +13,7 @@ import { type MockSigstore, startMockSigstore } from './fixtures/sigstore/mock-s
 import { pushTinyImage, uniqueRepo } from './fixtures/sigstore/tiny-image.ts';
 import { newKeyPair, workflowEnv } from './fixtures/sigstore/workflow-env.ts';
 import { NODE_LOCAL, NODE24, runAction } from './helpers/action.ts';
+import { skopeoRaw } from './helpers/build-tools.ts';
 import { services } from './helpers/services.ts';
 
 describe('anew/attest (committed bundle) against the real registry', () => {
@@ -103,11 +103,7 @@ describe('anew/attest (committed bundle) against the real registry', () => {
     );
 
     // skopeo, an independent client, reads the attestation manifest from the registry.
-    const raw = execFileSync(
-      'skopeo',
-      ['inspect', '--raw', '--tls-verify=false', `docker://${repo.name}@${r.outputs['attestation-digest']}`],
-      { encoding: 'utf8' },
-    );
+    const raw = skopeoRaw(`${repo.name}@${r.outputs['attestation-digest']}`).toString('utf8');
     expect(JSON.parse(raw)).toMatchObject({
       artifactType: BUNDLE_MEDIA_TYPE,
       subject: { digest: img.digest },

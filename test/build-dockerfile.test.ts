@@ -156,15 +156,7 @@ describe('Dockerfile build with credentials from inputs', () => {
       [],
     );
     expect(fs.existsSync(path.join(home, '.docker/config.json'))).toBe(false);
-    const raw = execFileSync('skopeo', [
-      'inspect',
-      '--raw',
-      '--tls-verify=false',
-      '--creds',
-      `${username}:${password}`,
-      `docker://${r.outputs['image']}`,
-    ]);
-    expect(sha256(raw)).toBe(r.outputs['digest']);
+    expect(sha256(skopeoRaw(r.outputs['image']!, { username, password }))).toBe(r.outputs['digest']);
   });
 });
 

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -377,15 +376,7 @@ describe('registry credentials', () => {
     expect(r.log.split('\n').filter((l) => l.includes(password) && !l.startsWith('::add-mask::'))).toEqual(
       [],
     );
-    const raw = execFileSync('skopeo', [
-      'inspect',
-      '--raw',
-      '--tls-verify=false',
-      '--creds',
-      `${username}:${password}`,
-      `docker://${r.outputs['image']}`,
-    ]);
-    expect(sha256(raw)).toBe(r.outputs['digest']);
+    expect(sha256(skopeoRaw(r.outputs['image']!, { username, password }))).toBe(r.outputs['digest']);
   });
 
   it('takes them from the docker config when no input gives them', async () => {

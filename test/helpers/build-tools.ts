@@ -29,8 +29,10 @@ export const SAMPLE_INPUTS = {
   entrypoint: '["/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p \\"${PORT}\\" -h /www"]',
 };
 
-export function skopeoRaw(ref: string): Buffer {
-  return execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]);
+/** The manifest bytes of an image, as skopeo (an independent client) reads them. */
+export function skopeoRaw(ref: string, creds?: { username: string; password: string }): Buffer {
+  const auth = creds ? ['--creds', `${creds.username}:${creds.password}`] : [];
+  return execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', ...auth, `docker://${ref}`]);
 }
 
 /** The config blob of an image, as skopeo reads it. */

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { RunContext } from '@anew/core/github';
+import { type RunContext, runContextFromEnv } from '@anew/core/github';
 import { MemoryLogger } from '@anew/core/log';
 import {
   attestImage,
@@ -21,24 +21,16 @@ import { type Descriptor, fallbackTag, MediaType, RegistryClient } from '@anew/c
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockSigstore, startMockSigstore } from '../../../test/fixtures/sigstore/mock-sigstore.ts';
 import { pushTinyImage, pushTinyIndex, uniqueRepo } from '../../../test/fixtures/sigstore/tiny-image.ts';
+import { newKeyPair, workflowEnv } from '../../../test/fixtures/sigstore/workflow-env.ts';
 import { services } from '../../../test/helpers/services.ts';
 
-const run: RunContext = {
-  repository: 'org/app',
-  serverUrl: 'https://github.com',
-  sha: 'a'.repeat(40),
-  ref: 'refs/tags/v1.0.0',
-  eventName: 'push',
-  workflowRef: 'org/app/.github/workflows/release.yml@refs/tags/v1.0.0',
-  runId: '7',
-  runAttempt: '1',
-};
+// The job's context as GitHub sets it; the same fixture the end-to-end tests use.
+const run: RunContext = runContextFromEnv(workflowEnv());
 const IDENTITY = 'https://github.com/org/app/.github/workflows/release.yml@refs/tags/v1.0.0';
 
 const pem = (k: crypto.KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
 function newKey() {
-  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  return loadSigningKey(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  return loadSigningKey(newKeyPair().privatePem);
 }
 
 describe('provenance in the real registry (distribution 2.8, tag-schema referrers)', () => {

@@ -7,7 +7,7 @@ import type { ResolvedBase } from './base.ts';
 import { buildConfig, type ImageSettings } from './config.ts';
 import type { LayerEntry } from './files.ts';
 import { type LayerFile, writeLayer } from './layer.ts';
-import type { Platform } from './platform.ts';
+import { formatPlatform, type Platform } from './platform.ts';
 
 /** Everything the image is made of, resolved and checked before anything is written. */
 export interface ImagePlan {
@@ -155,7 +155,7 @@ async function pushImage(
     await Promise.all([layerPush, ...baseLayersPushed.values()]);
     await client.putManifest(repo, bytes, MediaType.ociManifest);
     last = { digest, mediaType: MediaType.ociManifest, bytes, json: manifest };
-    log.info(`${formatTarget(t.platform)}: ${digest}`);
+    log.info(`${formatPlatform(t.platform)}: ${digest}`);
   }
 
   let top = last!;
@@ -190,10 +190,6 @@ async function pushImage(
 function background<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {});
   return p;
-}
-
-function formatTarget(p: Platform): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
 }
 
 /** A base layer into the destination: present, mounted (same registry), or copied. */

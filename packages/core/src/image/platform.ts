@@ -1,10 +1,9 @@
 import { UserError } from '../errors/index.ts';
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
+import type { Platform } from '../registry/index.ts';
+
+// One platform type for the registry's descriptors and the images we assemble.
+export type { Platform };
 
 /** `linux/amd64`, `linux/arm64/v8`, `linux/arm/v7`. */
 export function parsePlatform(value: string, what = 'platform'): Platform {

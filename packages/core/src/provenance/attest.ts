@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import type { RunContext } from '../github/index.ts';
+import { formatPlatform } from '../image/platform.ts';
 import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import { type Descriptor, isIndex, type RegistryClient } from '../registry/index.ts';
@@ -55,11 +56,7 @@ export async function manifestsToAttest(
     for (const d of (top.json.manifests ?? []) as Descriptor[]) {
       if (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') continue;
       if (isIndex(d.mediaType)) continue;
-      const p = d.platform;
-      out.push({
-        descriptor: d,
-        platform: p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : undefined,
-      });
+      out.push({ descriptor: d, platform: d.platform ? formatPlatform(d.platform) : undefined });
     }
   }
   return out;

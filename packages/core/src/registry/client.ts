@@ -8,7 +8,7 @@ import { Authenticator } from './auth.ts';
 import { type CredentialMap, CredentialStore } from './credentials.ts';
 import { DigestMismatchError, describeRegistryErrors, RegistryError } from './errors.ts';
 import { type Body, type HttpResponse, isTransientNetworkError, send } from './http.ts';
-import { isIndex, MANIFEST_ACCEPT, MediaType } from './media-types.ts';
+import { MANIFEST_ACCEPT, MediaType } from './media-types.ts';
 
 export interface Platform {
   architecture: string;
@@ -486,15 +486,6 @@ export class RegistryClient {
     return { digest, res };
   }
 
-  async deleteManifest(repo: Reference, digest: Digest): Promise<void> {
-    await this.call(repo, {
-      method: 'DELETE',
-      url: `${repo.repository}/manifests/${digest}`,
-      scopes: [`repository:${repo.repository}:delete`, push(repo)],
-      expect: [202, 404],
-    });
-  }
-
   async listTags(repo: Reference): Promise<string[]> {
     const tags: string[] = [];
     let url: string | undefined = `${repo.repository}/tags/list?n=1000`;
@@ -612,16 +603,6 @@ export class RegistryClient {
       'CONFLICT',
       'Retry the step',
     );
-  }
-
-  /** Reads the manifests an index lists, or the manifest itself. */
-  async platformManifests(
-    ref: Reference & { digest: Digest },
-  ): Promise<{ index?: Manifest; manifests: Descriptor[] }> {
-    const m = await this.getManifest(ref);
-    if (!isIndex(m.mediaType))
-      return { manifests: [{ mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }] };
-    return { index: m, manifests: (m.json as { manifests?: Descriptor[] }).manifests ?? [] };
   }
 }
 
