@@ -24,6 +24,13 @@ export interface ExecResult {
  * Every external command (docker, buildx, git, ssh) goes through here, so the
  * argv is built by pure functions that tests check in tables, and a test can
  * hand the core another Exec.
+ *
+ * Not @actions/exec, which the toolkit anchors use: it leaves a command's
+ * stdin open unless given input (a command that reads it waits forever), and
+ * it writes that input with no error handler, so a command that exits before
+ * reading it (git outside a repository, a docker login refused early) kills
+ * the whole process with an uncaught EPIPE (seen in this suite). Here stdin
+ * always ends and a write error is the command's failure, not ours.
  */
 export class Exec {
   constructor(private readonly log?: Logger) {}
@@ -57,6 +64,8 @@ export class Exec {
           reject(new ExecError(`${command} ${args[0] ?? ''} failed (exit ${res.code}): ${detail}`, res));
         } else resolve(res);
       });
+      // A command that exits before reading its input closes the pipe: its exit code tells what happened.
+      child.stdin.on('error', () => {});
       if (opts.input !== undefined) child.stdin.end(opts.input);
       else child.stdin.end();
     });
