@@ -7,6 +7,7 @@ import {
   defaultSourceDateEpoch,
   imageLabels,
   parseSourceDateEpoch,
+  runDerivedLabels,
   parseTags,
 } from '@anew/core/build';
 import { UserError } from '@anew/core/errors';
@@ -49,6 +50,8 @@ function readInputs(): Inputs {
   };
   const platforms = input.list('platforms', { commas: true });
   const epoch = input.optional('source-date-epoch');
+  const userLabels = input.keyValues('labels');
+  const run = runContextFromEnv();
   const credential = input.credential('registry-username', 'registry-password');
   // build neither reads anew.yml (it has no build settings) nor calls the GitHub API;
   // both inputs are declared by every action, and the token is masked like any secret.
@@ -64,7 +67,8 @@ function readInputs(): Inputs {
         platforms.length > 0
           ? [...new Set(platforms)].map((p) => parsePlatform(p, 'input "platforms"'))
           : undefined,
-      labels: imageLabels(runContextFromEnv(), input.keyValues('labels')),
+      labels: imageLabels(run, userLabels),
+      incidental: { epoch: epoch === undefined, labels: runDerivedLabels(run, userLabels) },
       daemonless: daemonless
         ? {
             files,

@@ -37,6 +37,15 @@ export interface BuildRequest {
   cache: boolean;
   /** source-date-epoch, seconds. */
   epoch: number;
+  /**
+   * What the inputs-digest leaves out because it says when and from which
+   * commit, not what is built: the epoch when it defaulted to the commit time,
+   * and the labels taken from the run (the revision). Unchanged content then
+   * hits the cache on a later commit, and the hit is the image first built
+   * from it, its revision label naming the commit it was built from, which is
+   * the truth. An epoch or label the user gives is part of the digest.
+   */
+  incidental?: { epoch: boolean; labels: readonly string[] };
   platforms?: Platform[];
   /** Every label of the image: the user's and the OCI source/revision ones. */
   labels: Record<string, string>;
@@ -114,11 +123,11 @@ async function buildDaemonless(
   const inputs = inputsDigest({
     builder: DAEMONLESS_BUILDER,
     kind: 'files',
-    epoch: req.epoch,
+    epoch: hashedEpoch(req),
     base: plan.base ? { name: plan.base.ref.repo.toString(), digest: plan.base.ref.digest } : 'scratch',
     platforms,
     files: describeEntries(plan.entries),
-    settings,
+    settings: { ...settings, labels: hashedLabels(req) },
   });
   log.info(`inputs-digest: ${inputs}`);
   const baseDigest = plan.base?.ref.digest;
@@ -176,12 +185,12 @@ async function buildDockerfile(req: BuildRequest, deps: BuildDeps): Promise<Buil
   const inputs = inputsDigest({
     builder: builder.version,
     kind: 'dockerfile',
-    epoch: req.epoch,
+    epoch: hashedEpoch(req),
     dockerfile: { path: path.relative(root, dockerfile), text },
     buildArgs: spec.buildArgs,
     target: spec.target ?? null,
     platforms: b.platforms ?? null,
-    labels: req.labels,
+    labels: hashedLabels(req),
     bases: bases ?? { unknown: why },
     context: describeContext(root),
   });
@@ -228,6 +237,16 @@ async function pinBases(
     bases[ref.toString()] = r.digest;
   }
   return { bases, why: '' };
+}
+
+/** The epoch as the inputs-digest sees it: a defaulted commit time is not content (BuildRequest.incidental). */
+function hashedEpoch(req: BuildRequest): number | 'commit time' {
+  return req.incidental?.epoch ? 'commit time' : req.epoch;
+}
+
+function hashedLabels(req: BuildRequest): Record<string, string> {
+  const skip = new Set(req.incidental?.labels ?? []);
+  return Object.fromEntries(Object.entries(req.labels).filter(([k]) => !skip.has(k)));
 }
 
 function tagNames(req: BuildRequest): string[] {

@@ -11,6 +11,6 @@ export {
   dockerfileBases,
 } from './dockerfile.ts';
 export { canonicalJson, DAEMONLESS_BUILDER, inputsDigest } from './inputs-digest.ts';
-export { imageLabels } from './labels.ts';
+export { imageLabels, runDerivedLabels } from './labels.ts';
 export { cacheTag, lookupCache, parseTags, pushTags } from './publish.ts';
 export { defaultSourceDateEpoch, parseSourceDateEpoch } from './source-date-epoch.ts';
