@@ -19,6 +19,8 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
+          // Against a real buildx on a GitHub runner only (.github/workflows/e2e-buildx.yml).
+          exclude: ['test/real-buildx/**'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           // Two cores: real engines, registries and routers run beside the tests.
@@ -26,6 +28,14 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
         },
       },
+      ...(process.env['ANEW_REAL_BUILDX'] === '1'
+        ? [
+            {
+              extends: true as const,
+              test: { name: 'real-buildx', include: ['test/real-buildx/**/*.test.ts'], testTimeout: 600_000 },
+            },
+          ]
+        : []),
     ],
   },
 });

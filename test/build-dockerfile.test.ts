@@ -184,6 +184,7 @@ if [ "$1" = buildx ]; then
   case "\${1:-}" in
     "") echo "Usage: docker buildx"; exit 0 ;;
     version) echo "github.com/docker/buildx v0.20.0 0123456"; exit 0 ;;
+    inspect) printf 'Name:   builder-1\nDriver: docker-container\n\nNodes:\nName:     builder-10\nStatus:   running\n'; exit 0 ;;
     build)
       printf '%s\\n' "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH" "$@" > "${bin}/calls"
       while [ $# -gt 0 ]; do [ "$1" = --metadata-file ] && meta=$2; shift; done
@@ -207,7 +208,7 @@ exec ${realDocker} "$@"
       { env: { ...env, PATH: `${bin}:${process.env['PATH']}` } },
     );
     expect(r.code, r.log).toBe(0);
-    expect(r.log).toContain('Building with buildx/0.20.0');
+    expect(r.log).toContain('Building with buildx/0.20.0 (docker-container driver)');
     const calls = fs.readFileSync(path.join(bin, 'calls'), 'utf8').split('\n');
     expect(calls[0]).toBe('SOURCE_DATE_EPOCH=1700000000');
     expect(calls).toContain('--provenance=false');
@@ -221,5 +222,60 @@ exec ${realDocker} "$@"
     expect(
       sha256(skopeoRaw(`${registry.host}/buildx/web:anew-inputs-${r.outputs['inputs-digest']!.slice(7)}`)),
     ).toBe(pushed.outputs['digest']);
+  });
+
+  it('on the docker driver (buildx without setup-buildx-action), takes the digest the registry serves under the tag the engine pushed', async () => {
+    const pushed = await runAction('build', {
+      image: `${registry.host}/buildx/source`,
+      context,
+      'source-date-epoch': '1700000001',
+      files: 'site/:/www/',
+    });
+    expect(pushed.code, pushed.log).toBe(0);
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-fake-buildx-'));
+    cleanup.push(() => fs.rmSync(bin, { recursive: true, force: true }));
+    const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
+    // The engine pushes by tag (the stand-in copies a real image there) and buildx reports another
+    // digest, as a config digest would be: the registry's answer is what counts.
+    fs.writeFileSync(
+      path.join(bin, 'docker'),
+      `#!/bin/bash
+if [ "$1" = buildx ]; then
+  shift
+  case "\${1:-}" in
+    "") echo "Usage: docker buildx"; exit 0 ;;
+    version) echo "github.com/docker/buildx v0.20.0 0123456"; exit 0 ;;
+    inspect) printf 'Name:   default\\nDriver: docker\\n'; exit 0 ;;
+    build)
+      printf '%s\\n' "$@" > "${bin}/calls"
+      while [ $# -gt 0 ]; do
+        [ "$1" = --metadata-file ] && meta=$2
+        [ "$1" = --output ] && name=$(printf '%s' "$2" | sed -n 's/.*name=\\([^,]*\\).*/\\1/p')
+        shift
+      done
+      skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://${pushed.outputs['image']}" "docker://$name" >&2 || exit 1
+      printf '{"containerimage.digest":"sha256:%064d"}' 0 > "$meta"
+      exit 0 ;;
+  esac
+  exit 1
+fi
+exec ${realDocker} "$@"
+`,
+      { mode: 0o755 },
+    );
+    const r = await runAction(
+      'build',
+      { image: `${registry.host}/buildx/engine-pushed`, context, 'source-date-epoch': '1700000001' },
+      { env: { ...env, PATH: `${bin}:${process.env['PATH']}` } },
+    );
+    expect(r.code, r.log).toBe(0);
+    expect(r.log).toContain('Building with buildx/0.20.0 (docker driver)');
+    const calls = fs.readFileSync(path.join(bin, 'calls'), 'utf8').split('\n');
+    const output = calls.find((c) => c.startsWith('type=image,'));
+    expect(output).toBe(
+      `type=image,name=${registry.host}/buildx/engine-pushed:anew-inputs-${r.outputs['inputs-digest']!.slice(7)},push=true`,
+    );
+    expect(r.outputs['digest']).toBe(pushed.outputs['digest']);
+    expect(sha256(skopeoRaw(r.outputs['image']!))).toBe(pushed.outputs['digest']);
   });
 });

@@ -104,6 +104,17 @@ describe('buildx build argv (GitHub-hosted runners)', () => {
   ])('%s', (_name, build, argv) => {
     expect(buildxBuildArgv(build, 'ghcr.io/acme/web', '/tmp/m.json')).toEqual(argv);
   });
+
+  it('pushes by tag through the engine on the docker driver, where push-by-digest and OCI types are not there', () => {
+    const argv = buildxBuildArgv(
+      { context: '/ctx', dockerfile: '/ctx/Dockerfile', buildArgs: {}, labels: {}, sourceDateEpoch: 0 },
+      'ghcr.io/acme/web',
+      '/tmp/m.json',
+      { driver: 'docker', recordTag: 'anew-inputs-abc' },
+    );
+    expect(argv).toContain('type=image,name=ghcr.io/acme/web:anew-inputs-abc,push=true');
+    expect(argv.join(' ')).not.toMatch(/push-by-digest|oci-mediatypes|rewrite-timestamp/);
+  });
 });
 
 describe('buildx environment', () => {

@@ -80,17 +80,45 @@ export async function engineBuilder(deps: DockerDeps): Promise<DockerfileBuilder
 export async function buildxBuilder(deps: DockerDeps): Promise<DockerfileBuilder | undefined> {
   // Loaded only for Dockerfile builds: the toolkit is large and the daemonless path never needs it.
   const { Buildx } = await import('@docker/actions-toolkit/lib/buildx/buildx.js');
+  const { Builder } = await import('@docker/actions-toolkit/lib/buildx/builder.js');
   const buildx = new Buildx();
   if (!(await buildx.isAvailable())) return undefined;
   const version = await buildx.version();
+  // The selected builder's driver decides how the image is pushed (see buildxBuildArgv); a builder
+  // that cannot be inspected is taken for a BuildKit one, which is what setup-buildx-action makes.
+  const driver = await new Builder({ buildx })
+    .inspect()
+    .then((info) => info.driver ?? 'docker-container')
+    .catch(() => 'docker-container');
   return {
-    version: `buildx/${version}`,
-    async build(b, repo, _recordTag, _pull) {
+    // The driver is part of the builder's identity: the docker driver makes other bytes.
+    version: `buildx/${version} (${driver} driver)`,
+    async build(b, repo, recordTag, _pull) {
       const env = await dockerEnv(deps, repo);
       const metadataFile = path.join(fs.mkdtempSync(path.join(deps.tmpDir, 'buildx-')), 'metadata.json');
-      const cmd = await buildx.getCommand(buildxBuildArgv(b, repo.name, metadataFile));
-      await deps.exec.run(cmd.command, cmd.args, { env: { ...env, ...buildxEnvironment(b) } });
-      return digestFromBuildxMetadata(fs.readFileSync(metadataFile, 'utf8'));
+      const cmd = await buildx.getCommand(buildxBuildArgv(b, repo.name, metadataFile, { driver, recordTag }));
+      try {
+        await deps.exec.run(cmd.command, cmd.args, { env: { ...env, ...buildxEnvironment(b) } });
+      } finally {
+        // The docker driver leaves the image in the engine too; the registry has it now.
+        if (driver === 'docker')
+          await deps.exec.run('docker', ['image', 'rm', `${repo.name}:${recordTag}`], {
+            env,
+            ignoreReturnCode: true,
+            quiet: true,
+          });
+      }
+      const reported = digestFromBuildxMetadata(fs.readFileSync(metadataFile, 'utf8'));
+      if (driver !== 'docker') return reported;
+      // The engine pushed by tag: the digest is what the registry serves under it, hashed by our client.
+      const pushed = await deps.client.resolve(repo.repo.withTag(recordTag));
+      if (!pushed)
+        throw new Error(`buildx pushed ${repo.name}:${recordTag}, but the registry does not have it`);
+      if (pushed.digest !== reported)
+        deps.log.debug(
+          `buildx reported ${reported}; the registry serves ${pushed.digest} under ${recordTag}`,
+        );
+      return pushed.digest;
     },
   };
 }

@@ -107,26 +107,41 @@ export function dockerBuildArgv(b: DockerfileBuild, tag: string, pull: boolean):
  * attest action signs provenance for the digest instead, and buildx's
  * attestation manifests would change the digest on every run.
  */
-export function buildxBuildArgv(b: DockerfileBuild, repository: string, metadataFile: string): string[] {
+/**
+ * The `buildx build` argv. On a BuildKit builder (the docker-container driver
+ * that docker/setup-buildx-action creates, or a remote one) the image is
+ * pushed by digest alone with OCI media types and timestamps rewritten to
+ * SOURCE_DATE_EPOCH, so the same inputs give the same bytes. The `docker`
+ * driver (buildx on a runner without setup-buildx-action) builds in the
+ * engine, which pushes through its own client: it needs a tag to push, and
+ * its classic image store supports neither OCI media types nor rewritten
+ * timestamps, so there the image goes to `recordTag` and is not byte for
+ * byte reproducible (as with the engine's own builder).
+ */
+export function buildxBuildArgv(
+  b: DockerfileBuild,
+  repository: string,
+  metadataFile: string,
+  builder: { driver: string; recordTag: string } = { driver: 'docker-container', recordTag: '' },
+): string[] {
   const args = ['build', ...commonArgs(b)];
   if (b.platforms && b.platforms.length > 0) args.push('--platform', b.platforms.join(','));
+  const output =
+    builder.driver === 'docker'
+      ? `type=image,name=${repository}:${builder.recordTag},push=true`
+      : `type=image,name=${repository},push-by-digest=true,name-canonical=true,push=true,oci-mediatypes=true,rewrite-timestamp=true`;
   args.push(
     '--provenance=false',
     '--sbom=false',
     '--metadata-file',
     metadataFile,
     '--output',
-    `type=image,name=${repository},push-by-digest=true,name-canonical=true,push=true,oci-mediatypes=true,rewrite-timestamp=true`,
+    output,
     b.context,
   );
   return args;
 }
 
-/**
- * The environment of `buildx build`: SOURCE_DATE_EPOCH, which buildx passes
- * to BuildKit as the build argument of the same name (with
- * rewrite-timestamp, the layers' file times too).
- */
 export function buildxEnvironment(b: DockerfileBuild): Record<string, string> {
   return { SOURCE_DATE_EPOCH: String(b.sourceDateEpoch) };
 }
