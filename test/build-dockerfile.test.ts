@@ -278,4 +278,74 @@ exec ${realDocker} "$@"
     expect(r.outputs['digest']).toBe(pushed.outputs['digest']);
     expect(sha256(skopeoRaw(r.outputs['image']!))).toBe(pushed.outputs['digest']);
   });
+
+  it('builds on the base digest the inputs-digest holds, even when the tag moves during the build', async () => {
+    // Two bases; the tag starts on the first and the stand-in moves it to the second mid-build.
+    const one = await runAction('build', {
+      image: `${registry.host}/bases/one`,
+      context,
+      files: 'site/:/one/',
+    });
+    const two = await runAction('build', {
+      image: `${registry.host}/bases/two`,
+      context,
+      files: 'site/:/two/',
+    });
+    expect(one.code, one.log).toBe(0);
+    expect(two.code, two.log).toBe(0);
+    execFileSync('skopeo', [
+      'copy',
+      '-q',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      `docker://${one.outputs['image']}`,
+      `docker://${registry.host}/bases/moving:v1`,
+    ]);
+    const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-pinned-'));
+    cleanup.push(() => fs.rmSync(ctx, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${registry.host}/bases/moving:v1\nCOPY a /a\n`);
+    fs.writeFileSync(path.join(ctx, 'a'), 'a');
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-fake-buildx-'));
+    cleanup.push(() => fs.rmSync(bin, { recursive: true, force: true }));
+    const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
+    fs.writeFileSync(
+      path.join(bin, 'docker'),
+      `#!/bin/bash
+if [ "$1" = buildx ]; then
+  shift
+  case "\${1:-}" in
+    "") echo "Usage: docker buildx"; exit 0 ;;
+    version) echo "github.com/docker/buildx v0.20.0 0123456"; exit 0 ;;
+    inspect) printf 'Name:   builder-1\\nDriver: docker-container\\n'; exit 0 ;;
+    build)
+      skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://${two.outputs['image']}" "docker://${registry.host}/bases/moving:v1" >&2 || exit 1
+      while [ $# -gt 0 ]; do
+        [ "$1" = --metadata-file ] && meta=$2
+        [ "$1" = --file ] && cp "$2" "${bin}/Dockerfile.seen"
+        shift
+      done
+      # What a BuildKit push by digest leaves in the repository.
+      skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://${one.outputs['image']}" "docker://${registry.host}/buildx/pinned:stand-in" >&2 || exit 1
+      printf '{"containerimage.digest":"%s"}' "${one.outputs['digest']}" > "$meta"
+      exit 0 ;;
+  esac
+  exit 1
+fi
+exec ${realDocker} "$@"
+`,
+      { mode: 0o755 },
+    );
+    const r = await runAction(
+      'build',
+      { image: `${registry.host}/buildx/pinned`, context: ctx },
+      { env: { ...env, PATH: `${bin}:${process.env['PATH']}` } },
+    );
+    expect(r.code, r.log).toBe(0);
+    expect(r.outputs['base-digest']).toBe(one.outputs['digest']);
+    expect(fs.readFileSync(path.join(bin, 'Dockerfile.seen'), 'utf8')).toBe(
+      `FROM ${registry.host}/bases/moving@${one.outputs['digest']}\nCOPY a /a\n`,
+    );
+    // The user's Dockerfile is untouched.
+    expect(fs.readFileSync(path.join(ctx, 'Dockerfile'), 'utf8')).toContain('moving:v1');
+  });
 });

@@ -11,6 +11,7 @@ import {
   inputsDigest,
   parseSourceDateEpoch,
   parseTags,
+  pinDockerfile,
 } from '@anew/core/build';
 import { parseRepository } from '@anew/core/ref';
 import { describe, expect, it } from 'vitest';
@@ -153,8 +154,49 @@ describe('FROM images of a Dockerfile', () => {
     ['# comment\nfrom \\\n  ghcr.io/acme/base@' + D, {}, { bases: [`ghcr.io/acme/base@${D}`] }],
     // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile variables
     ['FROM alpine:${MISSING}', {}, { unknown: '"FROM alpine:${MISSING}" uses a variable without a value' }],
+    [
+      'FROM golang AS b\nCOPY --from=b /x /x\nCOPY --from=ghcr.io/acme/tools:1 /t /t\nCOPY --from=0 /y /y',
+      {},
+      { bases: ['golang', 'ghcr.io/acme/tools:1'] },
+    ],
   ])('%s', (text, args, expected) => {
     expect(dockerfileBases(text, args)).toEqual(expected);
+  });
+
+  it('pins every external image to its digest and leaves every other byte alone', () => {
+    const text = [
+      '# syntax=docker/dockerfile:1',
+      'ARG BASE=alpine:3.20',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile variable
+      'FROM --platform=$BUILDPLATFORM ${BASE} AS build',
+      'COPY --from=ghcr.io/acme/tools:1 /t /t',
+      'RUN <<EOF',
+      'echo FROM alpine:3.20 stays in a heredoc',
+      'EOF',
+      'FROM build',
+      'COPY --from=build /t /t',
+      'FROM \\',
+      '  alpine:3.20',
+    ].join('\r\n');
+    const pins: Record<string, string> = {
+      'alpine:3.20': `docker.io/library/alpine@${D}`,
+      'ghcr.io/acme/tools:1': `ghcr.io/acme/tools@${D}`,
+    };
+    expect(pinDockerfile(text, {}, (n) => pins[n])).toBe(
+      [
+        '# syntax=docker/dockerfile:1',
+        'ARG BASE=alpine:3.20',
+        `FROM --platform=$BUILDPLATFORM docker.io/library/alpine@${D} AS build`,
+        `COPY --from=ghcr.io/acme/tools@${D} /t /t`,
+        'RUN <<EOF',
+        'echo FROM alpine:3.20 stays in a heredoc',
+        'EOF',
+        'FROM build',
+        'COPY --from=build /t /t',
+        'FROM \\',
+        `  docker.io/library/alpine@${D}`,
+      ].join('\r\n'),
+    );
   });
 });
 

@@ -23,7 +23,7 @@ import {
 } from '../registry/index.ts';
 import { describeContext } from './context.ts';
 import { buildxBuilder, engineBuilder } from './docker-cli.ts';
-import { type DockerfileBuild, dockerfileBases } from './dockerfile.ts';
+import { type DockerfileBuild, dockerfileBases, pinDockerfile } from './dockerfile.ts';
 import { DAEMONLESS_BUILDER, inputsDigest } from './inputs-digest.ts';
 import { cacheTag, lookupCache, pushTags } from './publish.ts';
 
@@ -197,6 +197,8 @@ async function buildDockerfile(req: BuildRequest, deps: BuildDeps): Promise<Buil
   log.info(`inputs-digest: ${inputs}`);
   const baseDigests = Object.values(bases ?? {});
   const baseDigest = baseDigests.length === 1 ? baseDigests[0] : undefined;
+  if (bases && baseDigests.length > 0)
+    b.dockerfile = writePinnedDockerfile(text, spec.buildArgs, bases, dockerfile, deps);
   if (bases) {
     const hit = await cached(req, inputs, deps, builder.version, baseDigest);
     if (hit) return hit;
@@ -223,7 +225,34 @@ async function buildDockerfile(req: BuildRequest, deps: BuildDeps): Promise<Buil
   };
 }
 
-/** Resolves every FROM image to a digest, so the inputs-digest changes when a base tag moves. */
+/**
+ * The Dockerfile the builder gets: every base replaced by the digest the
+ * inputs-digest holds, so a tag that moves between the lookup and the build
+ * cannot slip other bytes under the same inputs-digest. Written outside the
+ * context, beside a copy of the Dockerfile's own .dockerignore if it has one.
+ */
+function writePinnedDockerfile(
+  text: string,
+  buildArgs: Record<string, string>,
+  bases: Record<string, Digest>,
+  original: string,
+  deps: BuildDeps,
+): string {
+  const dir = fs.mkdtempSync(path.join(deps.tmpDir, 'dockerfile-'));
+  const file = path.join(dir, 'Dockerfile');
+  const pinned = pinDockerfile(text, buildArgs, (name) => {
+    const ref = parseReference(name);
+    const digest = bases[ref.toString()];
+    return digest && `${ref.name}@${digest}`;
+  });
+  fs.writeFileSync(file, pinned);
+  if (fs.existsSync(`${original}.dockerignore`))
+    fs.copyFileSync(`${original}.dockerignore`, `${file}.dockerignore`);
+  deps.log.debug(`Pinned Dockerfile ${file}:\n${pinned}`);
+  return file;
+}
+
+/** Resolves every base image (FROM, COPY --from) to a digest, so the inputs-digest changes when a tag moves. */
 async function pinBases(
   client: RegistryClient,
   found: ReturnType<typeof dockerfileBases>,

@@ -21,26 +21,47 @@ export interface DockerfileBuild {
   sourceDateEpoch: number;
 }
 
-/** The external images a Dockerfile builds FROM, or why they cannot be known before building. */
+/** The external images a Dockerfile builds FROM or copies from, or why they cannot be known before building. */
 export type DockerfileBases = { bases: string[] } | { unknown: string };
 
+/** An external image named in a Dockerfile: as written (a variable stays a variable) and as the builder expands it. */
+interface ImageMention {
+  written: string;
+  expanded: string;
+  /** Index of the physical line the instruction starts on. */
+  line: number;
+}
+
 /**
- * Reads the FROM lines: stage names and `scratch` are not images; `$VAR` and
- * `${VAR}` take the build arguments, then the ARG defaults declared before
- * the first FROM, as the builder does. A FROM that still holds a variable
- * after that cannot be pinned before the build.
+ * Reads the FROM lines and `COPY --from=` images: stage names, stage
+ * numbers and `scratch` are not images; `$VAR` and `${VAR}` take the build
+ * arguments, then the ARG defaults declared before the first FROM, as the
+ * builder does. An image that still holds a variable after that cannot be
+ * pinned before the build.
  */
-export function dockerfileBases(text: string, buildArgs: Record<string, string>): DockerfileBases {
-  const lines = text
-    .replace(/\\\r?\n/g, ' ')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
+function scanImages(text: string, buildArgs: Record<string, string>): ImageMention[] | { unknown: string } {
+  const physical = text.split(/\r?\n/);
+  const logical: { text: string; line: number }[] = [];
+  for (let i = 0; i < physical.length; i++) {
+    const first = i;
+    let joined = physical[i]!;
+    while (/\\\s*$/.test(joined) && i + 1 < physical.length)
+      joined = `${joined.replace(/\\\s*$/, ' ')}${physical[++i]}`;
+    const t = joined.trim();
+    if (t !== '' && !t.startsWith('#')) logical.push({ text: t, line: first });
+  }
   const globals: Record<string, string> = {};
   const stages = new Set<string>();
-  const bases: string[] = [];
+  const found: ImageMention[] = [];
   let seenFrom = false;
-  for (const line of lines) {
+  const expand = (word: string) =>
+    word.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string, b: string) => {
+      const name = a ?? b;
+      return buildArgs[name] ?? globals[name] ?? `\${${name}}`;
+    });
+  const external = (expanded: string) =>
+    expanded.toLowerCase() !== 'scratch' && !stages.has(expanded.toLowerCase()) && !/^\d+$/.test(expanded);
+  for (const { text: line, line: index } of logical) {
     const [instruction = '', ...rest] = line.split(/\s+/);
     const word = instruction.toUpperCase();
     if (word === 'ARG' && !seenFrom) {
@@ -54,18 +75,68 @@ export function dockerfileBases(text: string, buildArgs: Record<string, string>)
       const args = rest.filter((a) => !a.startsWith('--'));
       const image = args[0];
       if (!image) return { unknown: `"${line}" names no image` };
-      const expanded = image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string, b: string) => {
-        const name = a ?? b;
-        return buildArgs[name] ?? globals[name] ?? `\${${name}}`;
-      });
+      const expanded = expand(image);
       if (expanded.includes('$')) return { unknown: `"${line}" uses a variable without a value` };
       // Only earlier stages can be built on, so the name is known from here on.
-      const isStage = stages.has(expanded.toLowerCase());
+      if (external(expanded)) found.push({ written: image, expanded, line: index });
       if (args[1]?.toUpperCase() === 'AS' && args[2]) stages.add(args[2].toLowerCase());
-      if (expanded.toLowerCase() !== 'scratch' && !isStage) bases.push(expanded);
+    } else if (word === 'COPY' || word === 'ADD') {
+      for (const flag of rest.filter((a) => /^--from=/i.test(a))) {
+        const written = flag.slice('--from='.length);
+        const expanded = expand(written);
+        if (expanded.includes('$')) return { unknown: `"${line}" uses a variable without a value` };
+        if (external(expanded)) found.push({ written, expanded, line: index });
+      }
     }
   }
-  return { bases };
+  return found;
+}
+
+export function dockerfileBases(text: string, buildArgs: Record<string, string>): DockerfileBases {
+  const found = scanImages(text, buildArgs);
+  if (!Array.isArray(found)) return found;
+  return { bases: [...new Set(found.map((m) => m.expanded))] };
+}
+
+/**
+ * The Dockerfile with every external image replaced by the digest it was
+ * resolved to for the inputs-digest (`pin` answers for an expanded name), so
+ * the builder builds on exactly the bytes the digest describes even if a tag
+ * moves meanwhile. Only the image words change; every other byte stays, so
+ * heredocs and comments are untouched.
+ */
+export function pinDockerfile(
+  text: string,
+  buildArgs: Record<string, string>,
+  pin: (expanded: string) => string | undefined,
+): string {
+  const found = scanImages(text, buildArgs);
+  if (!Array.isArray(found)) return text;
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const lines = text.split(/\r?\n/);
+  for (const m of found) {
+    const pinned = pin(m.expanded);
+    if (!pinned) continue;
+    // The word is on the instruction's first line or a continuation of it.
+    for (let i = m.line; i < lines.length; i++) {
+      const at = findWord(lines[i]!, m.written);
+      if (at >= 0) {
+        lines[i] = `${lines[i]!.slice(0, at)}${pinned}${lines[i]!.slice(at + m.written.length)}`;
+        break;
+      }
+    }
+  }
+  return lines.join(eol);
+}
+
+/** Where `word` stands alone in `line` (after a space or `=`, before a space or the end). */
+function findWord(line: string, word: string): number {
+  for (let at = line.indexOf(word); at >= 0; at = line.indexOf(word, at + 1)) {
+    const before = at === 0 ? ' ' : line[at - 1]!;
+    const after = line[at + word.length] ?? ' ';
+    if (/[\s=]/.test(before) && /\s/.test(after)) return at;
+  }
+  return -1;
 }
 
 function unquote(s: string): string {

@@ -9,6 +9,7 @@ export {
   digestFromBuildxMetadata,
   dockerBuildArgv,
   dockerfileBases,
+  pinDockerfile,
 } from './dockerfile.ts';
 export { canonicalJson, DAEMONLESS_BUILDER, inputsDigest } from './inputs-digest.ts';
 export { imageLabels, runDerivedLabels } from './labels.ts';
