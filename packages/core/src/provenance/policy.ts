@@ -69,7 +69,7 @@ export function checkPolicy(p: VerifyPolicy): void {
   if (!p.publicKey && !p.certificateIdentity && !p.certificateIdentityRegexp) {
     throw new UserError(
       'no signer is required: set public-key (key-signed attestations) or certificate-identity / certificate-identity-regexp (keyless)',
-      'For keyless GitHub attestations use for example certificate-identity-regexp: ^https://github\\.com/OWNER/REPO/',
+      `For keyless GitHub attestations use for example certificate-identity-regexp: ${EXAMPLE_IDENTITY_REGEXP}`,
     );
   }
   if (p.publicKey) loadPublicKey(p.publicKey, 'public-key');
@@ -77,7 +77,14 @@ export function checkPolicy(p: VerifyPolicy): void {
   if (p.sourceRef) globToRegExp(p.sourceRef);
 }
 
-function identityRegexp(source: string): RegExp {
+/**
+ * The identity pattern the docs and hints show: any workflow of the repository, run on main. It is matched
+ * whole, so it spells out the workflow file and the ref rather than ending at a prefix.
+ */
+export const EXAMPLE_IDENTITY_REGEXP = '^https://github\\.com/OWNER/REPO/\\.github/workflows/.+@refs/heads/main$';
+
+/** certificate-identity-regexp as verification applies it: the whole identity must match. */
+export function identityRegexp(source: string): RegExp {
   try {
     // Anchored: a pattern such as "org/app" must not accept "org/app-evil".
     return new RegExp(`^(?:${source})$`);
