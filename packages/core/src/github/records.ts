@@ -1,0 +1,267 @@
+import { UserError } from '../errors/index.ts';
+import type { Logger } from '../log/index.ts';
+import { type ApiLimits, type GitHubApi, GitHubApiError, LimitedApi } from './api.ts';
+import { type RunContext, runUrl } from './context.ts';
+import { type AnewPayload, anewPayload, type Deployment, Deployments } from './deployments.ts';
+import { type PreviewComment, upsertComment } from './pr-comment.ts';
+
+/** A release as GitHub records it. */
+export interface ReleaseRecord {
+  app: string;
+  environment: string;
+  release: string;
+  digest: string;
+  target: string;
+  /** The commit the release was built from; GITHUB_SHA when unknown. */
+  commit?: string;
+  /** A preview: GitHub shows it as destroyed once inactive. Default: the environment is `pr-<n>`. */
+  transient?: boolean;
+  /** Default: the environment is `production`. */
+  production?: boolean;
+}
+
+export interface RecordsOptions {
+  /** undefined without a token: every record is skipped, with one line that says so. */
+  api: GitHubApi | undefined;
+  run: RunContext;
+  log: Logger;
+  /**
+   * Records an input asked for by name: when they cannot be written
+   * (no token, a 403, an error) the step fails instead of warning.
+   */
+  required?: { deployment?: boolean; comment?: boolean };
+  limits?: Partial<ApiLimits>;
+  /** The login the token writes comments as, when it is not a bot (a personal token). */
+  commentAuthor?: string;
+}
+
+type Kind = 'deployment' | 'comment';
+/** The `permissions:` a job gives for each record, the documented one first. */
+const NEEDS: Record<Kind, string[]> = {
+  deployment: ['deployments: write'],
+  comment: ['pull-requests: write', 'issues: write'],
+};
+
+/**
+ * The GitHub side of a release: its Deployment and statuses, and the sticky
+ * comment of a pull-request preview. The actions call one method per event
+ * (deploy → started, flip → live, a failure → failed, rollback →
+ * rolledBack, cleanup → retired, a preview → comment). Every method returns
+ * instead of throwing unless the record was required; `notes` holds lines
+ * for the job summary, made only of anew's own words.
+ */
+export class GitHubRecords {
+  readonly notes: string[] = [];
+  private readonly api: LimitedApi | undefined;
+  private readonly deployments: Deployments | undefined;
+  private skippedSaid = false;
+  private readonly said = new Set<number>();
+
+  constructor(private readonly opts: RecordsOptions) {
+    if (opts.api && opts.run.repository) {
+      this.api = new LimitedApi(opts.api, opts.limits);
+      this.deployments = new Deployments(this.api, opts.run.repository);
+    }
+  }
+
+  /** deploy: the release's deployment (the job's own when it declares the environment), `in_progress`. */
+  started(r: ReleaseRecord): Promise<number | undefined> {
+    return this.deployment(`deployment of ${r.release} to ${r.environment}`, async (d) => {
+      const dep = await this.deploymentFor(d, r);
+      await d.addStatus(dep.id, 'in_progress', {
+        description: `anew: deploying ${r.release}`,
+        ...this.log(),
+      });
+      return dep.id;
+    });
+  }
+
+  /**
+   * flip: `success` with the address users reach, and `inactive` for the
+   * environment's deployments it replaced.
+   */
+  live(r: ReleaseRecord & { url?: string }): Promise<number | undefined> {
+    return this.deployment(`deployment of ${r.release} to ${r.environment}`, async (d) => {
+      const dep = await this.deploymentFor(d, r);
+      await this.succeed(d, dep.id, r, `anew: ${r.release} takes the traffic`);
+      return dep.id;
+    });
+  }
+
+  /** A deploy or flip that failed. The reason is anew's own text, never an API's. */
+  failed(r: ReleaseRecord, reason: string): Promise<number | undefined> {
+    return this.deployment(`deployment of ${r.release} to ${r.environment}`, async (d) => {
+      const dep = await this.deploymentFor(d, r);
+      await d.addStatus(dep.id, 'failure', { description: `anew: ${reason}`, ...this.log() });
+      return dep.id;
+    });
+  }
+
+  /**
+   * rollback: a new deployment of the release it returns to (same commit,
+   * digest and target, `rollbackFrom` in its payload), `success`, and the
+   * replaced one `inactive`. A new record rather than a status on the old one,
+   * so the environment's history reads in the order traffic moved. In a job
+   * that declares the environment, the job's own deployment takes it instead.
+   */
+  rolledBack(r: ReleaseRecord & { url?: string; from?: string }): Promise<number | undefined> {
+    return this.deployment(`rollback of ${r.environment} to ${r.release}`, async (d) => {
+      const dep =
+        (await this.jobDeployment(d, r.environment)) ??
+        (await d.create(this.createInput(r, { rollbackFrom: r.from }, `anew: rollback to ${r.release}`)));
+      await this.succeed(d, dep.id, r, `anew: rolled back to ${r.release}`);
+      return dep.id;
+    });
+  }
+
+  /**
+   * cleanup: `inactive` for the deployments of the retired releases, or of
+   * every release when the whole environment went (a closed pull request).
+   */
+  retired(environment: string, releases: readonly string[] | 'all'): Promise<number[] | undefined> {
+    return this.deployment(`deployments of ${environment}`, (d) =>
+      d.inactivate(environment, {
+        description: releases === 'all' ? 'anew: environment removed' : 'anew: release retired',
+        states: ['success', 'in_progress', 'queued', 'pending'],
+        ...(releases === 'all'
+          ? {}
+          : { only: (x: Deployment) => releases.includes(anewPayload(x)?.release ?? '') }),
+      }),
+    );
+  }
+
+  /** The sticky comment of a preview: created once, then updated; on cleanup it says the preview was removed. */
+  comment(c: PreviewComment): Promise<number | undefined> {
+    return this.guard('comment', `comment on pull request #${c.pullRequest}`, async (api, repository) => {
+      const res = await upsertComment(api, repository, c, this.opts.commentAuthor);
+      this.notes.push(`Pull request #${c.pullRequest}: preview comment ${res.action}`);
+      return res.id;
+    });
+  }
+
+  private async deploymentFor(d: Deployments, r: ReleaseRecord): Promise<Deployment> {
+    const job = await this.jobDeployment(d, r.environment);
+    if (job) return job;
+    const existing = await d.findRelease(r.environment, r.release);
+    return existing ?? (await d.create(this.createInput(r, {}, `anew: ${r.release}`)));
+  }
+
+  /** The deployment GitHub made for this job's `environment:`, so anew never makes a second one. */
+  private async jobDeployment(d: Deployments, environment: string): Promise<Deployment | undefined> {
+    if (!this.opts.run.runId) return undefined;
+    const job = await d.findJobDeployment(environment, this.opts.run.runId);
+    if (job && !this.said.has(job.id)) {
+      this.said.add(job.id);
+      this.opts.log.info(`GitHub: this job's environment made deployment ${job.id}; anew adds its statuses`);
+    }
+    return job;
+  }
+
+  private createInput(r: ReleaseRecord, extra: Partial<AnewPayload>, description: string) {
+    const sha = r.commit ?? this.opts.run.sha;
+    if (!sha) throw new UserError('the release has no commit and GITHUB_SHA is not set');
+    return {
+      environment: r.environment,
+      sha,
+      description,
+      transient: r.transient ?? /^pr-\d+$/.test(r.environment),
+      production: r.production ?? r.environment === 'production',
+      payload: {
+        app: r.app,
+        release: r.release,
+        digest: r.digest,
+        target: r.target,
+        ...(this.opts.run.runId ? { runId: this.opts.run.runId } : {}),
+        ...extra,
+      },
+    };
+  }
+
+  private async succeed(d: Deployments, id: number, r: ReleaseRecord & { url?: string }, text: string) {
+    await d.addStatus(id, 'success', {
+      description: text,
+      ...(r.url ? { environmentUrl: r.url } : {}),
+      ...this.log(),
+    });
+    const replaced = await d.inactivate(r.environment, {
+      keep: id,
+      description: `anew: replaced by ${r.release}`,
+      states: ['success'],
+      settled: true,
+    });
+    this.notes.push(
+      `Deployment #${id} of ${r.environment}: success${r.url ? ` at ${r.url}` : ''}` +
+        (replaced.length > 0 ? `; inactive: ${replaced.map((x) => `#${x}`).join(', ')}` : ''),
+    );
+  }
+
+  private log(): { logUrl?: string } {
+    const url = runUrl(this.opts.run);
+    return url ? { logUrl: url } : {};
+  }
+
+  private deployment<T>(what: string, fn: (d: Deployments) => Promise<T>): Promise<T | undefined> {
+    return this.guard('deployment', what, () => fn(this.deployments!));
+  }
+
+  /**
+   * Runs one record. Without a token or outside GitHub it says once what it
+   * skipped; a failure warns (naming the missing permission on a 403) unless
+   * the record was required, when it fails the step.
+   */
+  private async guard<T>(
+    kind: Kind,
+    what: string,
+    fn: (api: LimitedApi, repository: string) => Promise<T>,
+  ): Promise<T | undefined> {
+    const required = this.opts.required?.[kind] === true;
+    if (!this.api || !this.opts.run.repository) {
+      const why = !this.opts.run.repository
+        ? 'not running on GitHub (no GITHUB_REPOSITORY)'
+        : 'no github-token';
+      if (required)
+        throw new UserError(
+          `the ${what} was asked for, but there is ${why.replace(/^not/, 'a run not')}`,
+          'Pass github-token (the default is the job token) inside a GitHub Actions run',
+        );
+      if (!this.skippedSaid) {
+        this.skippedSaid = true;
+        this.opts.log.info(`GitHub records skipped (deployments, pull-request comment): ${why}`);
+        this.notes.push(`GitHub records skipped: ${why}`);
+      }
+      return undefined;
+    }
+    try {
+      return await fn(this.api, this.opts.run.repository);
+    } catch (e) {
+      if (!(e instanceof GitHubApiError)) {
+        if (e instanceof UserError) throw e;
+        throw new Error(`GitHub ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+      // GitHub's own words are data from the network: the logger masks secrets in them, the summary never sees them.
+      if (e.apiMessage) this.opts.log.debug(`GitHub said: ${e.apiMessage}`);
+      const denied = e.status === 403;
+      const message = denied
+        ? `the ${what} was not written: the token lacks ${this.permission(kind, e)} (${e.message})`
+        : `the ${what} was not written: ${e.message}`;
+      const hint = denied ? `Give the job \`permissions:\` ${this.permission(kind, e)}` : undefined;
+      if (required) throw new UserError(message, hint);
+      this.opts.log.warning(hint ? `${message}. ${hint}` : message);
+      this.notes.push(`GitHub ${what}: not written (${e.status ? `HTTP ${e.status}` : e.message})`);
+      return undefined;
+    }
+  }
+
+  /** GitHub names the permission sets that would do; the one anew documents comes first. */
+  private permission(kind: Kind, e: GitHubApiError): string {
+    const wanted = NEEDS[kind];
+    const named = e.accepted.length > 0 ? e.accepted : wanted;
+    const rank = (p: string) => (wanted.includes(p) ? wanted.indexOf(p) : wanted.length);
+    return [...named].sort((a, b) => rank(a) - rank(b)).join(' or ');
+  }
+}
+
+/** The records of one action run; the actions and the CLI build one from a token and the run context. */
+export function githubRecords(opts: RecordsOptions): GitHubRecords {
+  return new GitHubRecords(opts);
+}
