@@ -331,6 +331,20 @@ describe('GitHub records through a real Octokit against the REST API stand-in', 
     expect(list[1]!.user.login).toBe(ACTIONS_BOT.login);
   });
 
+  it('two runs of one pull request writing at once still leave one comment', async () => {
+    const write = (i: number) =>
+      records({ run: run({ runId: `${300 + i}` }) }).comment({
+        app: 'web',
+        environment: 'pr-7',
+        pullRequest: 7,
+        digest: digest(i),
+      });
+    await Promise.all([write(1), write(2)]);
+    const list = api.comments.get(7)!;
+    expect(list).toHaveLength(1);
+    expect(list[0]!.body).toMatch(new RegExp(`${digest(1)}|${digest(2)}`));
+  });
+
   it('a bad state is GitHub’s 422, a missing deployment its 404', async () => {
     const o = getOctokit('job-token', { baseUrl: api.url });
     const d = await o.request('POST /repos/{owner}/{repo}/deployments', {

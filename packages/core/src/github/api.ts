@@ -129,30 +129,42 @@ export class LimitedApi {
   }
 
   /**
-   * Every item of a list, page by page while GitHub's Link header has a
-   * `next`; stops early when `until` says so. The next page is asked for
+   * The items of a list, page by page while GitHub's Link header has a
+   * `next`, read only as far as the caller goes. The next page is asked for
    * through the same route (its query taken from the link), so a Link
-   * header can never send the token to another host.
+   * header can never send the token to another host. Returns whether the
+   * list ended (rather than the page limit).
    */
+  async *items<T>(route: string, params: Record<string, unknown>): AsyncGenerator<T, boolean> {
+    let query: Record<string, unknown> = { per_page: 100, ...params };
+    for (let page = 0; page < this.limits.maxPages; page++) {
+      const res = await this.request(route, query);
+      if (!Array.isArray(res.data)) throw new GitHubApiError(`${route}: the answer is not a list`, 0, [], '');
+      for (const item of res.data as T[]) yield item;
+      const next = nextPageParams(res.headers['link']);
+      if (!next) return true;
+      query = { ...params, ...next };
+    }
+    return false;
+  }
+
+  /** Every item of a list, or those up to the first for which `until` says stop. */
   async list<T>(
     route: string,
     params: Record<string, unknown>,
     until?: (item: T) => boolean,
   ): Promise<{ items: T[]; complete: boolean }> {
     const items: T[] = [];
-    let query: Record<string, unknown> = { per_page: 100, ...params };
-    for (let page = 0; page < this.limits.maxPages; page++) {
-      const res = await this.request(route, query);
-      if (!Array.isArray(res.data)) throw new GitHubApiError(`${route}: the answer is not a list`, 0, [], '');
-      for (const item of res.data as T[]) {
-        items.push(item);
-        if (until?.(item)) return { items, complete: true };
+    const it = this.items<T>(route, params);
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return { items, complete: n.value };
+      items.push(n.value);
+      if (until?.(n.value)) {
+        await it.return(true);
+        return { items, complete: true };
       }
-      const next = nextPageParams(res.headers['link']);
-      if (!next) return { items, complete: true };
-      query = { ...params, ...next };
     }
-    return { items, complete: false };
   }
 }
 

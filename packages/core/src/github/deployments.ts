@@ -134,10 +134,11 @@ export class Deployments {
    */
   async findJobDeployment(environment: string, runId: string): Promise<Deployment | undefined> {
     const candidates: Deployment[] = [];
+    let seen = 0;
     await this.list({ environment }, (d) => {
       if (d.creator?.login === ACTIONS_BOT && !anewPayload(d)) candidates.push(d);
-      // The run's deployment was made when its job was queued: among the newest few.
-      return candidates.length >= 5;
+      // The run's deployment was made when its job was queued: among the newest, never deep in the history.
+      return candidates.length >= 5 || ++seen >= 100;
     });
     const mark = `/actions/runs/${runId}/`;
     for (const d of candidates) {
@@ -152,10 +153,11 @@ export class Deployments {
     return undefined;
   }
 
-  /** The newest deployment anew made for this release in this environment. */
-  async findRelease(environment: string, release: string): Promise<Deployment | undefined> {
+  /** The newest deployment anew made for this release (of this commit) in this environment. */
+  async findRelease(environment: string, release: string, sha: string): Promise<Deployment | undefined> {
     let found: Deployment | undefined;
-    await this.list({ environment }, (d) => {
+    // The commit narrows the list to a few, however long the environment's history.
+    await this.list({ environment, sha }, (d) => {
       if (anewPayload(d)?.release === release) found = d;
       return found !== undefined;
     });
@@ -179,9 +181,12 @@ export class Deployments {
       settled?: boolean;
     },
   ): Promise<number[]> {
-    const { items } = await this.list({ environment });
     const done: number[] = [];
-    for (const d of items) {
+    const all = this.api.items<Deployment>('GET /repos/{owner}/{repo}/deployments', {
+      ...this.repo,
+      environment,
+    });
+    for await (const d of all) {
       if (d.id === options.keep || (options.only && !options.only(d))) continue;
       const latest = await this.latestStatus(d.id);
       if (latest?.state === 'inactive' && options.settled) break;

@@ -142,8 +142,8 @@ export class GitHubRecords {
   private async deploymentFor(d: Deployments, r: ReleaseRecord): Promise<Deployment> {
     const job = await this.jobDeployment(d, r.environment);
     if (job) return job;
-    const existing = await d.findRelease(r.environment, r.release);
-    return existing ?? (await d.create(this.createInput(r, {}, `anew: ${r.release}`)));
+    const input = this.createInput(r, {}, `anew: ${r.release}`);
+    return (await d.findRelease(r.environment, r.release, input.sha)) ?? (await d.create(input));
   }
 
   /** The deployment GitHub made for this job's `environment:`, so anew never makes a second one. */
