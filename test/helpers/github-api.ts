@@ -154,7 +154,14 @@ export class GitHubApiStandIn {
   private nextId = 1000;
   private clock = Date.parse('2026-12-01T00:00:00Z');
   private server: http.Server | undefined;
-  private faults: { method: string; path: RegExp; status: number; body: unknown; times: number }[] = [];
+  private faults: {
+    method: string;
+    path: RegExp;
+    status: number;
+    body: unknown;
+    times: number;
+    headers: Record<string, string>;
+  }[] = [];
   url = '';
   readonly owner: string;
   readonly repo: string;
@@ -189,8 +196,15 @@ export class GitHubApiStandIn {
   }
 
   /** The next `times` requests matching answer `status` with `body` (GitHub's shape by default). */
-  fail(method: string, path: RegExp, status: number, body?: unknown, times = 1): void {
-    this.faults.push({ method, path, status, body, times });
+  fail(
+    method: string,
+    path: RegExp,
+    status: number,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    times = 1,
+  ): void {
+    this.faults.push({ method, path, status, body, times, headers });
   }
 
   /** Requests that changed something (anything but GET). */
@@ -273,6 +287,7 @@ export class GitHubApiStandIn {
         send(
           fault.status,
           fault.body ?? { message: 'Server Error', documentation_url: DOCS, status: String(fault.status) },
+          fault.headers,
         );
         return;
       }

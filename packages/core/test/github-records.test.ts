@@ -345,6 +345,65 @@ describe('GitHub records through a real Octokit against the REST API stand-in', 
     expect(list[0]!.body).toMatch(new RegExp(`${digest(1)}|${digest(2)}`));
   });
 
+  it('a rate limit is said as such, not as a missing permission', async () => {
+    api.fail(
+      'POST',
+      /\/deployments$/,
+      403,
+      { message: 'API rate limit exceeded', documentation_url: 'x' },
+      { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1900000000' },
+    );
+    expect(await records().started(release(1, 'staging'))).toBeUndefined();
+    const warning = log.lines.find((l) => l.startsWith('warning:'))!;
+    expect(warning).toContain('rate limited');
+    expect(warning).not.toContain('lacks');
+  });
+
+  it('refuses a malformed record before sending anything', async () => {
+    const r = records();
+    await expect(r.started({ ...release(1, 'staging'), digest: 'latest' })).rejects.toThrow(/sha256:<64 hex/);
+    await expect(r.started({ ...release(1, 'staging'), commit: 'main' })).rejects.toThrow(/full hexadecimal/);
+    await expect(r.live({ ...release(1, 'staging'), url: 'javascript:alert(1)' })).rejects.toThrow(
+      /http\(s\)/,
+    );
+    await expect(
+      r.comment({ app: 'web', environment: 'pr-7', pullRequest: 0, digest: digest(1) }),
+    ).rejects.toThrow(/positive whole number/);
+    expect(api.requests).toHaveLength(0);
+  });
+
+  it('the stand-in paginates as GitHub does: per_page capped at 100, Link with the other parameters kept', async () => {
+    api.tokens['human'] = { user: HUMAN, write: ['issues'] };
+    const o = getOctokit('human', { baseUrl: api.url });
+    for (let i = 0; i < 5; i++)
+      await o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+        owner: 'acme',
+        repo: 'web',
+        issue_number: 7,
+        body: `c${i}`,
+      });
+    const list = (page: number, per_page: number) =>
+      o.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+        owner: 'acme',
+        repo: 'web',
+        issue_number: 7,
+        per_page,
+        page,
+      });
+    const first = await list(1, 2);
+    expect((first.data as { body: string }[]).map((c) => c.body)).toEqual(['c0', 'c1']);
+    expect(first.headers.link).toBe(
+      `<${api.url}/repos/acme/web/issues/7/comments?per_page=2&page=2>; rel="next", <${api.url}/repos/acme/web/issues/7/comments?per_page=2&page=3>; rel="last"`,
+    );
+    const last = await list(3, 2);
+    expect((last.data as { body: string }[]).map((c) => c.body)).toEqual(['c4']);
+    expect(last.headers.link).toMatch(/rel="prev".*rel="first"/);
+    expect(last.headers.link).not.toContain('rel="next"');
+    const all = await list(1, 500);
+    expect(all.data).toHaveLength(5);
+    expect(all.headers.link).toBeUndefined();
+  });
+
   it('a bad state is GitHub’s 422, a missing deployment its 404', async () => {
     const o = getOctokit('job-token', { baseUrl: api.url });
     const d = await o.request('POST /repos/{owner}/{repo}/deployments', {

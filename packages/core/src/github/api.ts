@@ -33,6 +33,8 @@ export class GitHubApiError extends Error {
     readonly accepted: string[],
     /** GitHub's own message: not trusted, log it only through the logger. */
     readonly apiMessage: string | undefined,
+    /** A 403 or 429 of the rate limit (primary or secondary), not of permissions. */
+    readonly rateLimited = false,
   ) {
     super(message);
   }
@@ -185,10 +187,14 @@ function asApiError(route: string, e: unknown): GitHubApiError {
       : status === 0
         ? 'could not reach the API'
         : `HTTP ${status}`;
+  const rateLimited =
+    (status === 403 || status === 429) &&
+    (String(headers['x-ratelimit-remaining']) === '0' || headers['retry-after'] !== undefined);
   return new GitHubApiError(
-    `${route}: ${what}`,
+    `${route}: ${rateLimited ? 'rate limited' : what}`,
     status,
     acceptedPermissions(headers['x-accepted-github-permissions']),
     apiMessage,
+    rateLimited,
   );
 }

@@ -66,14 +66,18 @@ export class GitHubRecords {
 
   /** deploy: the release's deployment (the job's own when it declares the environment), `in_progress`. */
   started(r: ReleaseRecord): Promise<number | undefined> {
-    return this.deployment(`deployment of ${r.release} to ${r.environment}`, async (d) => {
-      const dep = await this.deploymentFor(d, r);
-      await d.addStatus(dep.id, 'in_progress', {
-        description: `anew: deploying ${r.release}`,
-        ...this.log(),
-      });
-      return dep.id;
-    });
+    return this.deployment(
+      `deployment of ${r.release} to ${r.environment}`,
+      async (d) => {
+        const dep = await this.deploymentFor(d, r);
+        await d.addStatus(dep.id, 'in_progress', {
+          description: `anew: deploying ${r.release}`,
+          ...this.log(),
+        });
+        return dep.id;
+      },
+      r,
+    );
   }
 
   /**
@@ -81,20 +85,28 @@ export class GitHubRecords {
    * environment's deployments it replaced.
    */
   live(r: ReleaseRecord & { url?: string }): Promise<number | undefined> {
-    return this.deployment(`deployment of ${r.release} to ${r.environment}`, async (d) => {
-      const dep = await this.deploymentFor(d, r);
-      await this.succeed(d, dep.id, r, `anew: ${r.release} takes the traffic`);
-      return dep.id;
-    });
+    return this.deployment(
+      `deployment of ${r.release} to ${r.environment}`,
+      async (d) => {
+        const dep = await this.deploymentFor(d, r);
+        await this.succeed(d, dep.id, r, `anew: ${r.release} takes the traffic`);
+        return dep.id;
+      },
+      r,
+    );
   }
 
   /** A deploy or flip that failed. The reason is anew's own text, never an API's. */
   failed(r: ReleaseRecord, reason: string): Promise<number | undefined> {
-    return this.deployment(`deployment of ${r.release} to ${r.environment}`, async (d) => {
-      const dep = await this.deploymentFor(d, r);
-      await d.addStatus(dep.id, 'failure', { description: `anew: ${reason}`, ...this.log() });
-      return dep.id;
-    });
+    return this.deployment(
+      `deployment of ${r.release} to ${r.environment}`,
+      async (d) => {
+        const dep = await this.deploymentFor(d, r);
+        await d.addStatus(dep.id, 'failure', { description: `anew: ${reason}`, ...this.log() });
+        return dep.id;
+      },
+      r,
+    );
   }
 
   /**
@@ -105,13 +117,17 @@ export class GitHubRecords {
    * that declares the environment, the job's own deployment takes it instead.
    */
   rolledBack(r: ReleaseRecord & { url?: string; from?: string }): Promise<number | undefined> {
-    return this.deployment(`rollback of ${r.environment} to ${r.release}`, async (d) => {
-      const dep =
-        (await this.jobDeployment(d, r.environment)) ??
-        (await d.create(this.createInput(r, { rollbackFrom: r.from }, `anew: rollback to ${r.release}`)));
-      await this.succeed(d, dep.id, r, `anew: rolled back to ${r.release}`);
-      return dep.id;
-    });
+    return this.deployment(
+      `rollback of ${r.environment} to ${r.release}`,
+      async (d) => {
+        const dep =
+          (await this.jobDeployment(d, r.environment)) ??
+          (await d.create(this.createInput(r, { rollbackFrom: r.from }, `anew: rollback to ${r.release}`)));
+        await this.succeed(d, dep.id, r, `anew: rolled back to ${r.release}`);
+        return dep.id;
+      },
+      r,
+    );
   }
 
   /**
@@ -119,6 +135,7 @@ export class GitHubRecords {
    * every release when the whole environment went (a closed pull request).
    */
   retired(environment: string, releases: readonly string[] | 'all'): Promise<number[] | undefined> {
+    if (environment.trim() === '') throw new UserError('cleanup records need the environment');
     return this.deployment(`deployments of ${environment}`, (d) =>
       d.inactivate(environment, {
         description: releases === 'all' ? 'anew: environment removed' : 'anew: release retired',
@@ -132,11 +149,20 @@ export class GitHubRecords {
 
   /** The sticky comment of a preview: created once, then updated; on cleanup it says the preview was removed. */
   comment(c: PreviewComment): Promise<number | undefined> {
-    return this.guard('comment', `comment on pull request #${c.pullRequest}`, async (api, repository) => {
-      const res = await upsertComment(api, repository, c, this.opts.commentAuthor);
-      this.notes.push(`Pull request #${c.pullRequest}: preview comment ${res.action}`);
-      return res.id;
-    });
+    return this.guard(
+      'comment',
+      `comment on pull request #${c.pullRequest}`,
+      async (api, repository) => {
+        const res = await upsertComment(api, repository, c, this.opts.commentAuthor);
+        this.notes.push(`Pull request #${c.pullRequest}: preview comment ${res.action}`);
+        return res.id;
+      },
+      () => {
+        if (!Number.isSafeInteger(c.pullRequest) || c.pullRequest <= 0)
+          throw new UserError(`pull request number ${c.pullRequest} is not a positive whole number`);
+        checkDigest(c.digest);
+      },
+    );
   }
 
   private async deploymentFor(d: Deployments, r: ReleaseRecord): Promise<Deployment> {
@@ -200,8 +226,12 @@ export class GitHubRecords {
     return url ? { logUrl: url } : {};
   }
 
-  private deployment<T>(what: string, fn: (d: Deployments) => Promise<T>): Promise<T | undefined> {
-    return this.guard('deployment', what, () => fn(this.deployments!));
+  private deployment<T>(
+    what: string,
+    fn: (d: Deployments) => Promise<T>,
+    r?: ReleaseRecord,
+  ): Promise<T | undefined> {
+    return this.guard('deployment', what, () => fn(this.deployments!), r ? () => checkRelease(r) : () => {});
   }
 
   /**
@@ -213,8 +243,10 @@ export class GitHubRecords {
     kind: Kind,
     what: string,
     fn: (api: LimitedApi, repository: string) => Promise<T>,
+    check: () => void,
   ): Promise<T | undefined> {
     const required = this.opts.required?.[kind] === true;
+    check();
     if (!this.api || !this.opts.run.repository) {
       const why = !this.opts.run.repository
         ? 'not running on GitHub (no GITHUB_REPOSITORY)'
@@ -240,7 +272,7 @@ export class GitHubRecords {
       }
       // GitHub's own words are data from the network: the logger masks secrets in them, the summary never sees them.
       if (e.apiMessage) this.opts.log.debug(`GitHub said: ${e.apiMessage}`);
-      const denied = e.status === 403;
+      const denied = e.status === 403 && !e.rateLimited;
       const message = denied
         ? `the ${what} was not written: the token lacks ${this.permission(kind, e)} (${e.message})`
         : `the ${what} was not written: ${e.message}`;
@@ -264,4 +296,20 @@ export class GitHubRecords {
 /** The records of one action run; the actions and the CLI build one from a token and the run context. */
 export function githubRecords(opts: RecordsOptions): GitHubRecords {
   return new GitHubRecords(opts);
+}
+
+/** The caller's mistakes are refused before anything is sent, recorded or not. */
+function checkRelease(r: ReleaseRecord & { url?: string }): void {
+  for (const k of ['app', 'environment', 'release', 'target'] as const)
+    if (typeof r[k] !== 'string' || r[k].trim() === '') throw new UserError(`the release record has no ${k}`);
+  checkDigest(r.digest);
+  if (r.commit !== undefined && !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(r.commit))
+    throw new UserError(`commit ${JSON.stringify(r.commit)} is not a full hexadecimal commit id`);
+  if (r.url !== undefined && !/^https?:\/\/[^\s/]+/.test(r.url))
+    throw new UserError(`environment URL ${JSON.stringify(r.url)} is not an http(s) address`);
+}
+
+function checkDigest(d: string): void {
+  if (!/^sha256:[0-9a-f]{64}$/.test(d))
+    throw new UserError(`digest ${JSON.stringify(d)} is not sha256:<64 hex digits>`);
 }
