@@ -228,7 +228,9 @@ export class GitHubApiStandIn {
       transient_environment: false,
       production_environment: false,
     });
-    const log = `https://github.com/${this.owner}/${this.repo}/actions/runs/${input.runId}/job/${input.jobId ?? 1}`;
+    // GitHub links the run, or the job within it.
+    const run = `https://github.com/${this.owner}/${this.repo}/actions/runs/${input.runId}`;
+    const log = input.jobId ? `${run}/job/${input.jobId}` : run;
     this.createStatus(ACTIONS_BOT, d, { state: 'queued', log_url: log });
     this.createStatus(ACTIONS_BOT, d, { state: 'in_progress', log_url: log });
     return d;

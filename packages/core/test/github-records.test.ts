@@ -165,13 +165,20 @@ describe('GitHub records through a real Octokit against the REST API stand-in', 
   });
 
   it('a job that declares the environment: anew adds its statuses to the job’s deployment and creates none', async () => {
-    const older = api.seedJobDeployment({ environment: 'staging', sha: sha(1), ref: 'main', runId: '99' });
+    const older = api.seedJobDeployment({
+      environment: 'staging',
+      sha: sha(1),
+      ref: 'main',
+      runId: '99',
+      jobId: 5,
+    });
     await getOctokit('job-token', { baseUrl: api.url }).request(
       'POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses',
       { owner: 'acme', repo: 'web', deployment_id: older.id, state: 'success', auto_inactive: false },
     );
     const job = api.seedJobDeployment({ environment: 'staging', sha: sha(2), ref: 'main', runId: '100' });
-    const other = api.seedJobDeployment({ environment: 'staging', sha: sha(2), ref: 'main', runId: '101' });
+    // A later run whose id starts with this one's.
+    const other = api.seedJobDeployment({ environment: 'staging', sha: sha(2), ref: 'main', runId: '1001' });
     const r = records();
     const rec = release(2, 'staging');
     expect(await r.started(rec)).toBe(job.id);

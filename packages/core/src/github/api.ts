@@ -2,7 +2,9 @@
  * The smallest client of GitHub's REST API the core needs. Octokit's
  * `request` satisfies it, so the actions adapter passes `getOctokit(token)`
  * (which honours GITHUB_API_URL, for GitHub Enterprise Server) and the core
- * never imports @actions/*.
+ * never imports @actions/*. Routes and params follow Octokit's conventions:
+ * `{placeholders}` filled from params, the rest as query or body, and
+ * `request.signal` an AbortSignal that ends the request.
  */
 export interface GitHubApi {
   request(

@@ -129,8 +129,8 @@ export class Deployments {
   /**
    * The deployment GitHub made for this run's job, when the job declares
    * `environment:`: created by github-actions[bot] for that environment, with
-   * a status whose log URL is this run (GitHub writes `…/actions/runs/<id>/job/<job>`
-   * as soon as the job starts, before any step runs).
+   * a status whose log URL is this run (GitHub writes `…/actions/runs/<id>`, or
+   * `…/runs/<id>/job/<job>`, as soon as the job starts, before any step runs).
    */
   async findJobDeployment(environment: string, runId: string): Promise<Deployment | undefined> {
     const candidates: Deployment[] = [];
