@@ -276,7 +276,7 @@ describe('GitHub records through a real Octokit against the REST API stand-in', 
 
     const outside = new GitHubRecords({ api: octokit(api), run: run({ repository: undefined }), log });
     await outside.started(release(1, 'staging'));
-    expect(log.lines.at(-1)).toContain('not running on GitHub');
+    expect(log.lines.at(-1)).toContain('not a GitHub Actions run');
     expect(api.requests).toHaveLength(0);
 
     const asked = new GitHubRecords({ api: undefined, run: run(), log, required: { deployment: true } });
@@ -319,10 +319,18 @@ describe('GitHub records through a real Octokit against the REST API stand-in', 
     // One page read, then it stopped: no second page and no comment written.
     expect(api.requests.slice(sent).map((r) => `${r.method} ${r.query['page'] ?? '1'}`)).toEqual(['GET 1']);
 
+    // A discussion longer than the pages it may read: it cannot know there is no comment, so it writes none.
+    const short = records({ limits: { maxPages: 1 } });
+    expect(
+      await short.comment({ app: 'web', environment: 'pr-7', pullRequest: 7, digest: digest(1) }),
+    ).toBeUndefined();
+    expect(log.text()).toMatch(/more comments than anew reads \(1 pages\)/);
+    expect(api.writes()).toHaveLength(101);
+
     const late = records({ limits: { deadlineMs: 0 } });
     expect(await late.started(release(1, 'staging'))).toBeUndefined();
     expect(log.text()).toMatch(/allowed for GitHub records ran out/);
-    expect(api.requests.length).toBe(sent + 1);
+    expect(api.requests.length).toBe(sent + 2);
   });
 
   it('a marker pasted by someone else is never edited', async () => {

@@ -1,4 +1,4 @@
-import type { LimitedApi } from './api.ts';
+import { GitHubApiError, type LimitedApi } from './api.ts';
 
 /** What the sticky comment of a preview says. */
 export interface PreviewComment {
@@ -118,8 +118,11 @@ export async function upsertComment(
     return { id: found[0].id, action: 'updated' };
   }
   if (!complete)
-    throw new Error(
-      `pull request #${c.pullRequest} has more comments than anew reads; the preview comment was not written`,
+    throw new GitHubApiError(
+      `pull request #${c.pullRequest} has more comments than anew reads (${api.limits.maxPages} pages)`,
+      0,
+      [],
+      undefined,
     );
   const created = await api.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
     owner,

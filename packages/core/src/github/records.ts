@@ -1,4 +1,4 @@
-import { UserError } from '../errors/index.ts';
+import { errorMessage, UserError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import { type ApiLimits, type GitHubApi, GitHubApiError, LimitedApi } from './api.ts';
 import { type RunContext, runUrl } from './context.ts';
@@ -249,11 +249,11 @@ export class GitHubRecords {
     check();
     if (!this.api || !this.opts.run.repository) {
       const why = !this.opts.run.repository
-        ? 'not running on GitHub (no GITHUB_REPOSITORY)'
+        ? 'not a GitHub Actions run (no GITHUB_REPOSITORY)'
         : 'no github-token';
       if (required)
         throw new UserError(
-          `the ${what} was asked for, but there is ${why.replace(/^not/, 'a run not')}`,
+          `the ${what} was asked for, but ${this.opts.run.repository ? 'there is no github-token' : `this is ${why}`}`,
           'Pass github-token (the default is the job token) inside a GitHub Actions run',
         );
       if (!this.skippedSaid) {
@@ -267,8 +267,11 @@ export class GitHubRecords {
       return await fn(this.api, this.opts.run.repository);
     } catch (e) {
       if (!(e instanceof GitHubApiError)) {
-        if (e instanceof UserError) throw e;
-        throw new Error(`GitHub ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        // A record nobody asked for never fails the release it describes, whatever went wrong.
+        if (required) throw e;
+        this.opts.log.warning(`the ${what} was not written: ${errorMessage(e)}`);
+        this.notes.push(`GitHub ${what}: not written`);
+        return undefined;
       }
       // GitHub's own words are data from the network: the logger masks secrets in them, the summary never sees them.
       if (e.apiMessage) this.opts.log.debug(`GitHub said: ${e.apiMessage}`);
@@ -291,11 +294,6 @@ export class GitHubRecords {
     const rank = (p: string) => (wanted.includes(p) ? wanted.indexOf(p) : wanted.length);
     return [...named].sort((a, b) => rank(a) - rank(b)).join(' or ');
   }
-}
-
-/** The records of one action run; the actions and the CLI build one from a token and the run context. */
-export function githubRecords(opts: RecordsOptions): GitHubRecords {
-  return new GitHubRecords(opts);
 }
 
 /** The caller's mistakes are refused before anything is sent, recorded or not. */
