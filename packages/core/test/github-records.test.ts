@@ -226,6 +226,24 @@ describe('GitHub records through a real Octokit against the REST API stand-in', 
     );
   });
 
+  it('rollback in a job that declares the environment: the job’s deployment takes it, none is created', async () => {
+    await records({ run: run({ runId: '90' }) }).live({
+      ...release(1, 'production'),
+      url: 'https://example.test',
+    });
+    const job = api.seedJobDeployment({ environment: 'production', sha: sha(2), ref: 'main', runId: '100' });
+    const creates = () => api.writes().filter((w) => w.path === '/repos/acme/web/deployments').length;
+    expect(creates()).toBe(1);
+    expect(
+      await records().rolledBack({ ...release(1, 'production'), url: 'https://example.test', from: 'r2' }),
+    ).toBe(job.id);
+    expect(creates()).toBe(1);
+    expect(api.statusesOf(job.id).at(-1)).toMatchObject({
+      state: 'success',
+      environment_url: 'https://example.test',
+    });
+  });
+
   it('cleanup of some releases marks only their deployments inactive', async () => {
     const r = records();
     for (const i of [1, 2]) await r.started(release(i, 'pr-7'));

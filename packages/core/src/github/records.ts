@@ -56,6 +56,7 @@ export class GitHubRecords {
   private readonly deployments: Deployments | undefined;
   private skippedSaid = false;
   private readonly said = new Set<number>();
+  private readonly jobDeployments = new Map<string, Promise<Deployment | undefined>>();
 
   constructor(private readonly opts: RecordsOptions) {
     if (opts.api && opts.run.repository) {
@@ -174,8 +175,15 @@ export class GitHubRecords {
 
   /** The deployment GitHub made for this job's `environment:`, so anew never makes a second one. */
   private async jobDeployment(d: Deployments, environment: string): Promise<Deployment | undefined> {
-    if (!this.opts.run.runId) return undefined;
-    const job = await d.findJobDeployment(environment, this.opts.run.runId);
+    const runId = this.opts.run.runId;
+    if (!runId) return undefined;
+    // GitHub made it before the job started: one look per environment is enough for the whole run.
+    let looked = this.jobDeployments.get(environment);
+    if (!looked) {
+      looked = d.findJobDeployment(environment, runId);
+      this.jobDeployments.set(environment, looked);
+    }
+    const job = await looked;
     if (job && !this.said.has(job.id)) {
       this.said.add(job.id);
       this.opts.log.info(`GitHub: this job's environment made deployment ${job.id}; anew adds its statuses`);
