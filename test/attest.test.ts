@@ -222,6 +222,45 @@ describe('anew/attest (committed bundle) against the real registry', () => {
     }
   });
 
+  it('fails the step when GitHub refuses an attestation the input asked for (403), naming the permission', async () => {
+    let posts = 0;
+    const api = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        posts++;
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: 'Resource not accessible by integration' }));
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    try {
+      const repo = uniqueRepo(services.registry, 'attest-github-403');
+      const img = await pushTinyImage(client, repo, crypto.randomUUID());
+      const r = await runAction(
+        'attest',
+        {
+          image: img.ref.toString(),
+          'signing-key': key.privatePem,
+          'signing-key-password': 'key-password-1',
+          'github-attestation': 'true',
+          'github-token': 'ghs_standin_token_2',
+        },
+        {
+          env: {
+            ...workflowEnv(),
+            GITHUB_API_URL: `http://127.0.0.1:${(api.address() as { port: number }).port}`,
+          },
+        },
+      );
+      expect(posts).toBeGreaterThanOrEqual(1);
+      expect(r.code, r.log).not.toBe(0);
+      expect(r.log).toMatch(/::error::anew\/attest: GitHub did not store the attestation.*403/);
+      expect(r.log).toMatch(/attestations: write/);
+    } finally {
+      await new Promise((r) => api.close(r));
+    }
+  });
+
   it('with push-to-registry false, only writes the bundle', async () => {
     const repo = uniqueRepo(services.registry, 'attest-nopush');
     const img = await pushTinyImage(client, repo, crypto.randomUUID());

@@ -174,7 +174,9 @@ const action: ActionDefinition<Inputs> = {
     let githubId: string | undefined;
     if (inputs.githubAttestation && result.signed) {
       githubId = await log.group('GitHub attestation', () =>
-        storeGithubAttestation(JSON.parse(result.bundle.toString('utf8')), inputs.githubToken!, log),
+        storeGithubAttestation(JSON.parse(result.bundle.toString('utf8')), inputs.githubToken!, log, {
+          explicit: true,
+        }),
       );
     }
     const top = result.manifests[0]!;
