@@ -123,8 +123,7 @@ function isBackend(v: unknown): v is Backend {
  */
 export function hostsOverlap(a: readonly string[], b: readonly string[]): string | undefined {
   if (a.length === 0 && b.length === 0) return 'any host';
-  for (const x of a)
-    for (const y of b) if (hostCovers(x, y) || hostCovers(y, x)) return x;
+  for (const x of a) for (const y of b) if (hostCovers(x, y) || hostCovers(y, x)) return x;
   return undefined;
 }
 
