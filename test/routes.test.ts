@@ -141,6 +141,8 @@ describe('defaults that follow the live route', () => {
     // The next flip names neither: it keeps the route's address and hosts.
     const f2 = await runAction('flip', { ...where, target: r2.target }, { node: NODE24 });
     expect(f2.code, f2.log).toBe(0);
+    expect(f2.log).toContain(`Route e2e-routes-a/follow on ${listen} for ${host}:`);
+    expect(f2.summary).toContain(`${listen} ${host}`);
     expect(await get(listen, host)).toBe('200 v2');
 
     const back = await runAction('rollback', where);

@@ -54,7 +54,7 @@ const action: ActionDefinition<Inputs> = {
       .row('Target', result.target)
       .row('Previous target (warm)', result.previousTarget)
       .row('Strategy', inputs.settings.strategy)
-      .row('Served on', `${inputs.settings.listen} ${inputs.settings.hosts.join(', ')}`.trim());
+      .row('Served on', `${result.listen} ${result.hosts.join(', ')}`.trim());
     return {
       release: result.dryRun ? undefined : result.release,
       'previous-target': result.previousTarget,

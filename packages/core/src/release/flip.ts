@@ -25,6 +25,9 @@ export interface SwitchResult {
   /** What served before (the previous primary), kept warm; "" on the first flip. */
   previousTarget: string;
   previousRelease: string;
+  /** Where the environment is served (the live route's, unless this was its first flip). */
+  listen: string;
+  hosts: string[];
   dryRun: boolean;
   changed: boolean;
 }
@@ -112,6 +115,8 @@ export async function switchTo(
     target: next.target,
     previousTarget: prev?.target ?? '',
     previousRelease: prev?.release ?? '',
+    listen: settings.listen,
+    hosts: settings.hosts,
     dryRun,
     changed,
   });
