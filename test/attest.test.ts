@@ -222,6 +222,66 @@ describe('anew/attest (committed bundle) against the real registry', () => {
     }
   });
 
+  it('fails the step when GitHub refuses an attestation the input asked for (403); a re-run still stores it', async () => {
+    let status = 403;
+    const posts: { mediaType?: string }[] = [];
+    const api = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        posts.push(JSON.parse(body || '{}').bundle ?? {});
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify(
+            status === 403 ? { message: 'Resource not accessible by integration' } : { id: 5151 },
+          ),
+        );
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    try {
+      const repo = uniqueRepo(services.registry, 'attest-github-403');
+      const img = await pushTinyImage(client, repo, crypto.randomUUID());
+      const attest = () =>
+        runAction(
+          'attest',
+          {
+            image: img.ref.toString(),
+            'signing-key': key.privatePem,
+            'signing-key-password': 'key-password-1',
+            'github-attestation': 'true',
+            'github-token': 'ghs_standin_token_2',
+          },
+          {
+            env: {
+              ...workflowEnv(),
+              GITHUB_API_URL: `http://127.0.0.1:${(api.address() as { port: number }).port}`,
+            },
+          },
+        );
+      const r = await attest();
+      expect(posts).toHaveLength(1);
+      expect(r.code, r.log).not.toBe(0);
+      expect(r.log).toMatch(
+        /::error::anew\/attest: GitHub did not store the attestation: POST \/repos\/org\/app\/attestations answered 403 .*attestations: write/,
+      );
+      // The job is re-run once the permission is fixed: the registry has the attestation
+      // already, and GitHub gets that same bundle rather than nothing.
+      status = 201;
+      const again = await attest();
+      expect(again.code, again.log).toBe(0);
+      expect(again.log).toContain('not adding another');
+      expect(posts).toHaveLength(2);
+      expect(posts[1]).toEqual(posts[0]);
+      expect(posts[1]!.mediaType).toBe(BUNDLE_MEDIA_TYPE);
+      expect(again.summary).toContain('5151');
+    } finally {
+      await new Promise((r) => api.close(r));
+    }
+  });
+
   it('with push-to-registry false, only writes the bundle', async () => {
     const repo = uniqueRepo(services.registry, 'attest-nopush');
     const img = await pushTinyImage(client, repo, crypto.randomUUID());

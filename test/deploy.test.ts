@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
 import { startLoad } from './fixtures/apps/load.mjs';
@@ -90,18 +93,40 @@ describe('deploy → flip → deploy → flip and rollback under load', () => {
   });
 
   it('deploys v2 while v1 keeps all traffic, its environment values kept out of argv and logs', async () => {
-    const d = await runAction('deploy', {
-      ...common(),
-      image: v2.image,
-      'health-path': '/health',
-      env: 'API_TOKEN=tok-51d0e2-not-for-logs\nMODE=blue',
-    });
+    // Names the docker CLI itself reads too: their values must stay out of argv as well.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-deploy-tmp-'));
+    const d = await runAction(
+      'deploy',
+      {
+        ...common(),
+        image: v2.image,
+        'health-path': '/health',
+        env: 'API_TOKEN=tok-51d0e2-not-for-logs\nDOCKER_SECRETY=dk-7f3a-not-for-argv\nSSH_PASS=ssh-93c1-not-for-argv\nMODE=mode-c4e2',
+      },
+      { env: { TMPDIR: tmp } },
+    );
     expect(d.code, d.log).toBe(0);
     t2 = d.outputs['target']!;
-    expect(d.log).not.toContain('tok-51d0e2-not-for-logs');
-    expect(d.log).toMatch(/--env API_TOKEN --env MODE /);
+    for (const secret of [
+      'tok-51d0e2-not-for-logs',
+      'dk-7f3a-not-for-argv',
+      'ssh-93c1-not-for-argv',
+      'mode-c4e2',
+    ])
+      expect(d.log).not.toContain(secret);
+    expect(d.log).toMatch(/Running: docker run .*--env-file \S+ /);
+    // The file the docker CLI read is gone once the container started.
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    fs.rmSync(tmp, { recursive: true, force: true });
     const env = JSON.parse(docker(['inspect', '--format', '{{json .Config.Env}}', t2])) as string[];
-    expect(env).toEqual(expect.arrayContaining(['API_TOKEN=tok-51d0e2-not-for-logs', 'MODE=blue']));
+    expect(env).toEqual(
+      expect.arrayContaining([
+        'API_TOKEN=tok-51d0e2-not-for-logs',
+        'DOCKER_SECRETY=dk-7f3a-not-for-argv',
+        'SSH_PASS=ssh-93c1-not-for-argv',
+        'MODE=mode-c4e2',
+      ]),
+    );
     expect(await answer(d.outputs['url']!)).toBe('200 v2');
     for (let i = 0; i < 20; i++) expect(await answer(site)).toBe('200 v1');
   });

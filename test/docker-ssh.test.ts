@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { startLoad } from './fixtures/apps/load.mjs';
 import { answer, cli, containers, useAppWorld } from './fixtures/apps/world.ts';
 import { NODE24, runAction } from './helpers/action.ts';
-import { freePort, services } from './helpers/services.ts';
+import { docker, freePort, services } from './helpers/services.ts';
 
 /**
  * The same flow over ssh:// — a real ssh connection (test/services/start.sh
@@ -31,8 +31,17 @@ it('deploys, flips under load and rolls back on an engine reached over ssh://', 
   expect(f1.code, f1.log).toBe(0);
   expect(await answer(site)).toBe('200 v1');
 
-  const d2 = await runAction('deploy', { ...target, image: world.images[1]!.image }, { env });
+  // The app's variables reach the remote container through an env file the local CLI reads.
+  const d2 = await runAction(
+    'deploy',
+    { ...target, image: world.images[1]!.image, env: 'DOCKER_TOKEN=ssh-e1f0-not-for-argv' },
+    { env },
+  );
   expect(d2.code, d2.log).toBe(0);
+  expect(d2.log).not.toContain('ssh-e1f0-not-for-argv');
+  expect(
+    JSON.parse(docker(['inspect', '--format', '{{json .Config.Env}}', d2.outputs['target']!])),
+  ).toContain('DOCKER_TOKEN=ssh-e1f0-not-for-argv');
   expect(await answer(site)).toBe('200 v1');
 
   const load = startLoad(site, { workers: 2, maxMs: 90_000 });

@@ -201,3 +201,44 @@ describe('rollback of an interrupted canary', () => {
     for (let i = 0; i < 5; i++) expect(await answer(site)).toBe('200 v1');
   });
 });
+
+describe('a canary that loses its route to another writer', () => {
+  it('says what the route serves after a failed step, read again, and never that all traffic is back', async () => {
+    const { site, routing } = await liveOnV1('canary-lost');
+    const next = await deployV2('canary-lost');
+    const d3 = await runAction('deploy', {
+      app,
+      environment: 'canary-lost',
+      'docker-host': services.dockerHost,
+      image: v1.image,
+      keep: '5',
+    });
+    expect(d3.code, d3.log).toBe(0);
+    const flip = runAction('flip', {
+      ...routing,
+      target: next.target,
+      strategy: 'canary',
+      steps: '50',
+      interval: '10s',
+    });
+    for (let i = 0; i < 200 && (await backends('canary-lost')).length < 2; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect((await backends('canary-lost')).map((b) => b.weight)).toEqual([50, 50]);
+    // Another flip wins the route while the canary watches, then the canary's target dies.
+    const other = await runAction('flip', { ...routing, target: d3.outputs['target']! });
+    expect(other.code, other.log).toBe(0);
+    docker(['kill', next.target]);
+    const f = await flip;
+    expect(f.code).not.toBe(0);
+    expect(f.log).not.toMatch(/all traffic is back/);
+    expect(f.log).toMatch(
+      new RegExp(
+        `canary step 50(%|%25) failed: .*; putting all traffic back on \\S+ failed too \\(.*changed concurrently.*\\); the route now serves ${d3.outputs['release']} \\(${d3.outputs['target']}, 100(%|%25)\\)`,
+      ),
+    );
+    expect(await backends('canary-lost')).toEqual([
+      expect.objectContaining({ release: d3.outputs['release'], weight: 100 }),
+    ]);
+    expect(await answer(site)).toBe('200 v1');
+  });
+});

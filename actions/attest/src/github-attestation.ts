@@ -14,11 +14,21 @@ type BundleJson = {
   dsseEnvelope?: Record<string, unknown>;
 };
 
+const PERMISSION =
+  'The job needs `permissions: attestations: write` (and a public repository, or a plan with private attestations)';
+
+/**
+ * A write an input asked for (`explicit`) fails the step when GitHub
+ * refuses it; one nobody asked for is a warning that names the permission,
+ * and the step goes on. Returns the attestation id, or undefined when a
+ * write nobody asked for was refused.
+ */
 export async function storeGithubAttestation(
   bundle: BundleJson,
   token: string,
   log: Logger,
-): Promise<string> {
+  opts: { explicit: boolean },
+): Promise<string | undefined> {
   const { owner, repo } = github.context.repo;
   const octokit = github.getOctokit(token);
   try {
@@ -27,9 +37,12 @@ export async function storeGithubAttestation(
     log.info(`stored as attestation ${id} of ${owner}/${repo}`);
     return id;
   } catch (e) {
-    throw new UserError(
-      `GitHub did not store the attestation: ${(e as Error).message}`,
-      'The job needs `permissions: attestations: write` (and a public repository, or a plan with private attestations)',
-    );
+    const status = (e as { status?: unknown }).status;
+    const answer = typeof status === 'number' ? `answered ${status}` : 'did not answer';
+    const why = ((e as Error).message ?? '').replace(/\s+/g, ' ').slice(0, 300);
+    const message = `GitHub did not store the attestation: POST /repos/${owner}/${repo}/attestations ${answer} (${why})`;
+    if (opts.explicit) throw new UserError(message, PERMISSION);
+    log.warning(`${message}. ${PERMISSION}`);
+    return undefined;
   }
 }

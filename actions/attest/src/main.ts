@@ -172,9 +172,13 @@ const action: ActionDefinition<Inputs> = {
     );
     fs.writeFileSync(bundlePath, result.bundle);
     let githubId: string | undefined;
-    if (inputs.githubAttestation && result.signed) {
+    // Also when the registry had it already: a re-run after GitHub refused must still store it there.
+    if (inputs.githubAttestation) {
       githubId = await log.group('GitHub attestation', () =>
-        storeGithubAttestation(JSON.parse(result.bundle.toString('utf8')), inputs.githubToken!, log),
+        // Only the input asks for this write, so a refusal fails the step.
+        storeGithubAttestation(JSON.parse(result.bundle.toString('utf8')), inputs.githubToken!, log, {
+          explicit: true,
+        }),
       );
     }
     const top = result.manifests[0]!;

@@ -1,6 +1,6 @@
 import { type ActionDefinition, input } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
-import type { Settings } from '@anew/core/config';
+import type { SettingKey, Settings } from '@anew/core/config';
 import { flip, infraFor } from '@anew/core/release';
 
 interface Inputs {
@@ -8,13 +8,14 @@ interface Inputs {
   target: string;
   app: string;
   settings: Settings;
+  given: ReadonlySet<SettingKey>;
   'dry-run': boolean;
 }
 
 const action: ActionDefinition<Inputs> = {
   name: 'flip',
   readInputs() {
-    const { environment, app, settings } = readEnvironment([
+    const { environment, app, settings, given } = readEnvironment([
       'docker-host',
       'router',
       'router-url',
@@ -31,6 +32,7 @@ const action: ActionDefinition<Inputs> = {
       target: input.required('target'),
       app,
       settings,
+      given,
       'dry-run': input.bool('dry-run', false),
     };
   },
@@ -41,6 +43,7 @@ const action: ActionDefinition<Inputs> = {
       environment: inputs.environment,
       to: inputs.target,
       settings: inputs.settings,
+      given: inputs.given,
       dryRun: inputs['dry-run'],
     });
     summary.title = result.dryRun
@@ -51,7 +54,7 @@ const action: ActionDefinition<Inputs> = {
       .row('Target', result.target)
       .row('Previous target (warm)', result.previousTarget)
       .row('Strategy', inputs.settings.strategy)
-      .row('Served on', `${inputs.settings.listen} ${inputs.settings.hosts.join(', ')}`.trim());
+      .row('Served on', `${result.listen} ${result.hosts.join(', ')}`.trim());
     return {
       release: result.dryRun ? undefined : result.release,
       'previous-target': result.previousTarget,

@@ -1,6 +1,6 @@
 import { type ActionDefinition, input } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
-import type { Settings } from '@anew/core/config';
+import type { SettingKey, Settings } from '@anew/core/config';
 import { infraFor, rollback } from '@anew/core/release';
 
 interface Inputs {
@@ -8,13 +8,14 @@ interface Inputs {
   to: string | undefined;
   app: string;
   settings: Settings;
+  given: ReadonlySet<SettingKey>;
   'dry-run': boolean;
 }
 
 const action: ActionDefinition<Inputs> = {
   name: 'rollback',
   readInputs() {
-    const { environment, app, settings } = readEnvironment([
+    const { environment, app, settings, given } = readEnvironment([
       'docker-host',
       'router',
       'router-url',
@@ -22,7 +23,14 @@ const action: ActionDefinition<Inputs> = {
       'listen',
     ]);
     input.secret('github-token');
-    return { environment, to: input.optional('to'), app, settings, 'dry-run': input.bool('dry-run', false) };
+    return {
+      environment,
+      to: input.optional('to'),
+      app,
+      settings,
+      given,
+      'dry-run': input.bool('dry-run', false),
+    };
   },
   async main(inputs, { log, summary }) {
     const infra = infraFor(inputs.settings, log);
@@ -31,6 +39,7 @@ const action: ActionDefinition<Inputs> = {
       environment: inputs.environment,
       to: inputs.to,
       settings: inputs.settings,
+      given: inputs.given,
       dryRun: inputs['dry-run'],
     });
     summary.title = result.dryRun

@@ -11,6 +11,7 @@ export function readEnvironment(keys: readonly SettingKey[]): {
   environment: string;
   app: string;
   settings: Settings;
+  given: ReadonlySet<SettingKey>;
 } {
   const environment = input.environmentName('environment');
   const overrides = settingsFromStrings(
@@ -18,12 +19,12 @@ export function readEnvironment(keys: readonly SettingKey[]): {
     (k) => input.optional(k),
     (k) => `input "${k}"`,
   );
-  const { app, settings } = environmentSettings({
+  const { app, settings, given } = environmentSettings({
     configFile: input.str('config'),
     environment,
     app: input.optional('app'),
     repository: process.env['GITHUB_REPOSITORY'],
     overrides,
   });
-  return { environment, app, settings };
+  return { environment, app, settings, given };
 }

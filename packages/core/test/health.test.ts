@@ -65,3 +65,63 @@ describe('health checks against a real HTTP server', () => {
     expect((await sampleErrorRate(`${base}/missing`, { durationMs: 60_000, max: 5 })).failed).toBe(0);
   });
 });
+
+describe('health checks read a bounded answer within one deadline', () => {
+  const servers: http.Server[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  afterAll(() => {
+    for (const t of timers) clearInterval(t);
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
+  });
+  async function serve(handler: http.RequestListener): Promise<string> {
+    const s = http.createServer(handler);
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(s.address() as AddressInfo).port}/`;
+  }
+
+  it('stops reading an endless body after a bounded amount, with the status it got', async () => {
+    let sent = 0;
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const url = await serve((_req, res) => {
+      res.writeHead(200);
+      let closed = false;
+      res.on('close', () => {
+        closed = true;
+      });
+      const pump = () => {
+        // Bounded: at most 512 MiB if nothing ever stops reading.
+        while (!closed && sent < 512 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    expect(await probe(url, { timeoutMs: 30_000 })).toMatchObject({ ok: true, status: 200 });
+    expect(sent).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it('gives up on an answer that trickles in, at the deadline of the whole request', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200);
+      let n = 0;
+      const t = setInterval(() => {
+        if (++n > 200 || res.destroyed) {
+          clearInterval(t);
+          res.end();
+        } else res.write('.');
+      }, 100);
+      timers.add(t);
+    });
+    expect(await probe(url, { timeoutMs: 1000 })).toMatchObject({
+      ok: false,
+      status: 0,
+      detail: 'no whole answer within 1000 ms',
+    });
+  });
+});

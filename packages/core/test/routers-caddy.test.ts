@@ -141,6 +141,65 @@ describe('CaddyRouter against the real Caddy', () => {
     expect(await r.read('web', 'production')).toBeUndefined();
   });
 
+  it('a route added or removed before ours is no conflict: our ETag moved, our route did not', async () => {
+    const r = new CaddyRouter(caddy.admin);
+    const other = (environment: string, host: string): RouteSpec => ({
+      ...spec([b('green', [dials[1]!], 100)]),
+      environment,
+      hosts: [host],
+    });
+    // The catch-all of the listen address, then host routes that go before it.
+    await r.write(spec([b('blue', [dials[0]!], 100)]), undefined);
+    let seen = (await r.read('web', 'production'))!;
+    await r.write(other('pr-1', 'pr-1.example'), undefined);
+    seen = await r.write(spec([b('green', [dials[1]!], 100)]), seen);
+    expect(seen.backends.map((x) => x.release)).toEqual(['green']);
+    await r.write(other('pr-2', 'pr-2.example'), undefined);
+    await r.remove((await r.read('web', 'pr-1'))!);
+    seen = await r.write(spec([b('blue', [dials[0]!], 100)]), seen);
+    expect(await through(2)).toEqual({ blue: 2 });
+    // A real change of our route is still a conflict.
+    await r.write(spec([b('green', [dials[1]!], 100)]), seen);
+    await expect(r.write(spec([b('blue', [dials[0]!], 100)]), seen)).rejects.toThrow(/changed concurrently/);
+    await r.remove((await r.read('web', 'pr-2'))!);
+    await r.remove((await r.read('web', 'production'))!);
+  });
+
+  it("refuses a route that would answer for another environment's host; a host route goes before the catch-all", async () => {
+    const r = new CaddyRouter(caddy.admin);
+    const on = (app: string, environment: string, hosts: string[], dial: string): RouteSpec => ({
+      app,
+      environment,
+      hosts,
+      listen,
+      backends: [b(environment, [dial], 100)],
+      history: [],
+    });
+    await r.write(on('a', 'prod', ['Prod.Example'], dials[0]!), undefined);
+    await expect(r.write(on('b', 'pr-666', ['prod.example'], dials[1]!), undefined)).rejects.toThrow(
+      /b\/pr-666 cannot be served on .* for prod\.example: the environment a\/prod already serves it there; nothing was changed/,
+    );
+    await expect(r.write(on('b', 'pr-666', ['*.example'], dials[1]!), undefined)).rejects.toThrow(/a\/prod/);
+    await r.write(on('b', 'catch-all', [], dials[1]!), undefined);
+    await expect(r.write(on('c', 'catch-all', [], dials[1]!), undefined)).rejects.toThrow(
+      /for any host: the environment b\/catch-all already serves every host there/,
+    );
+    await r.write(on('b', 'pr-7', ['pr-7.example'], dials[1]!), undefined);
+    const { value } = await r.admin.get('/config/apps/http/servers');
+    const routes = Object.values(value as Record<string, { routes: { '@id': string }[] }>).flatMap((s) =>
+      s.routes.map((x) => x['@id']),
+    );
+    expect(routes).toEqual(['anew.a.prod', 'anew.b.pr-7', 'anew.b.catch-all']);
+    for (const [app, environment] of [
+      ['a', 'prod'],
+      ['b', 'pr-7'],
+      ['b', 'catch-all'],
+    ] as const)
+      await r.remove((await r.read(app, environment))!);
+    // The server anew made for the address went with its last route.
+    expect(await r.admin.get('/config/apps/http/servers').then((x) => x.value)).toEqual({});
+  });
+
   it('says where the admin API is when it does not answer', async () => {
     const r = new CaddyRouter(`http://127.0.0.1:${await freePort()}`);
     await expect(r.read('web', 'production')).rejects.toThrow(/admin API at .* did not answer/);

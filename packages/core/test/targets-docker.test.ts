@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { Exec, ExecError, type ExecResult } from '../src/exec/index.ts';
+import type { Logger } from '../src/log/index.ts';
 import { engineHostName } from '../src/targets/docker/address.ts';
 import {
-  isCliVariable,
+  envFileText,
   listArgs,
   pullArgs,
   type RunArgs,
@@ -9,6 +11,7 @@ import {
   removeImageArgs,
   runArgs,
 } from '../src/targets/docker/argv.ts';
+import { DockerEngine } from '../src/targets/docker/engine.ts';
 import {
   byRelease,
   LABELS,
@@ -33,14 +36,14 @@ const meta: ReleaseMeta = {
 describe('docker argv', () => {
   it.each([
     {
-      what: 'host network, a value inline and a passed variable, limits',
+      what: 'host network, PORT inline, the app variables in a file, limits',
       args: {
         name: 'anew-web-production-aaaaaaaaaaaa-abcdef',
         image: meta.image,
         labels: { b: '2', a: '1' },
         network: 'host',
         inlineEnv: { PORT: '20001' },
-        passEnv: ['DATABASE_URL'],
+        envFile: '/tmp/anew-env-x/env',
         memory: '256m',
         cpus: '0.5',
       },
@@ -59,8 +62,8 @@ describe('docker argv', () => {
         'b=2',
         '--env',
         'PORT=20001',
-        '--env',
-        'DATABASE_URL',
+        '--env-file',
+        '/tmp/anew-env-x/env',
         '--memory',
         '256m',
         '--cpus',
@@ -76,7 +79,6 @@ describe('docker argv', () => {
         labels: {},
         network: 'edge',
         inlineEnv: { PORT: '8080' },
-        passEnv: [],
       },
       want: [
         'run',
@@ -126,14 +128,14 @@ describe('docker argv', () => {
     expect(removeImageArgs('sha256:abc')).toEqual(['image', 'rm', 'sha256:abc']);
   });
 
-  it.each([
-    ['PATH', true],
-    ['DOCKER_HOST', true],
-    ['SSH_AUTH_SOCK', true],
-    ['DATABASE_URL', false],
-    ['PORT', false],
-  ])('%s is a variable of the docker CLI itself: %s', (name, cli) => {
-    expect(isCliVariable(name)).toBe(cli);
+  it('writes app variables, whatever their name, as an env file; refuses a line break before anything runs', () => {
+    expect(envFileText({ DOCKER_SECRETY: 's3cr=t', PATH: '/x', API: ' spaced ' })).toBe(
+      'DOCKER_SECRETY=s3cr=t\nPATH=/x\nAPI= spaced \n',
+    );
+    expect(envFileText({})).toBe('');
+    expect(() => envFileText({ KEY: 'a\nOTHER=b' })).toThrow(/env KEY holds a line break/);
+    expect(() => envFileText({ KEY: 'a\rb' })).toThrow(/line break/);
+    expect(() => envFileText({ 'BAD NAME': 'x' })).toThrow(/not a valid variable name/);
   });
 });
 
@@ -185,5 +187,41 @@ describe('labels', () => {
     ]);
     expect([...groups.keys()]).toEqual(['r2', 'r1']);
     expect(groups.get('r1')!.map((x) => x.engine)).toEqual(['a', 'b']);
+  });
+});
+
+describe('the engine when the docker CLI fails', () => {
+  it('refuses to start a target when the containers cannot be listed (the port check would be blind)', async () => {
+    const ran: string[][] = [];
+    class FailingPs extends Exec {
+      override async run(command: string, args: readonly string[]): Promise<ExecResult> {
+        ran.push([command, ...args]);
+        if (args[0] === 'ps')
+          throw new ExecError('docker ps failed (exit 1): Cannot connect to the Docker daemon', {
+            code: 1,
+            stdout: '',
+            stderr: 'Cannot connect to the Docker daemon',
+          });
+        return { code: 0, stdout: '', stderr: '' };
+      }
+    }
+    const log = {
+      debug() {},
+      info() {},
+      warning() {},
+      error() {},
+      group: (_n: string, f: () => Promise<unknown>) => f(),
+      setSecret() {},
+    } as unknown as Logger;
+    const engine = new DockerEngine({
+      host: 'unix:///nowhere.sock',
+      network: 'host',
+      exec: new FailingPs(),
+      log,
+    });
+    await expect(
+      engine.start({ meta, name: 'anew-web-production-aaaaaaaaaaaa-abcdef', port: 8080, env: {} }),
+    ).rejects.toThrow(/did not list its containers, so no free port could be chosen safely .*Cannot connect/);
+    expect(ran.some((a) => a[1] === 'run')).toBe(false);
   });
 });

@@ -115,8 +115,17 @@ export interface EnvironmentSettingsRequest {
   overrides: Partial<Settings>;
 }
 
-/** What every action and command starts from: the app's name and the environment's settings. */
-export function environmentSettings(req: EnvironmentSettingsRequest): { app: string; settings: Settings } {
+/**
+ * What every action and command starts from: the app's name, the
+ * environment's settings, and which of them were given (by an override or
+ * anew.yml) rather than defaulted: where an environment already has a
+ * route, its listen address and hosts replace only defaulted values.
+ */
+export function environmentSettings(req: EnvironmentSettingsRequest): {
+  app: string;
+  settings: Settings;
+  given: ReadonlySet<SettingKey>;
+} {
   const file = req.configFile || 'anew.yml';
   const config = loadConfig(file, { required: file !== 'anew.yml' });
   const fromRepo = req.repository
@@ -130,5 +139,9 @@ export function environmentSettings(req: EnvironmentSettingsRequest): { app: str
     throw new UserError('no app name', `Set "app" in ${file} or pass the app input (letters, digits and -)`);
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(app))
     throw new UserError(`app name "${app}" is not valid`, 'Use lower-case letters, digits and "-"');
-  return { app, settings: resolveSettings(config, req.environment, req.overrides, file) };
+  const given = new Set<SettingKey>();
+  const block = environmentBlock(config, req.environment)?.block;
+  for (const layer of [config.defaults, block, req.overrides])
+    for (const [k, v] of Object.entries(layer ?? {})) if (v !== undefined) given.add(k as SettingKey);
+  return { app, settings: resolveSettings(config, req.environment, req.overrides, file), given };
 }

@@ -13,20 +13,42 @@ export interface ProbeResult {
   detail: string;
 }
 
+/**
+ * A check needs the status only: the body is read (so the answer is whole)
+ * up to this much, then the connection is dropped; a health page is small.
+ */
+export const PROBE_MAX_BODY = 64 * 1024;
+
+/** GET `url` once; `timeoutMs` bounds the whole exchange, body included, not only a silence. */
 export function probe(url: string, opts: { timeoutMs?: number; host?: string } = {}): Promise<ProbeResult> {
+  const timeoutMs = opts.timeoutMs ?? 2000;
   return new Promise((resolve) => {
+    let settled = false;
+    const settle = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      req.destroy();
+      resolve(r);
+    };
     const headers: Record<string, string> = { connection: 'close' };
     if (opts.host) headers['host'] = opts.host;
-    const req = http.get(url, { timeout: opts.timeoutMs ?? 2000, agent: false, headers }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        resolve({ ok: status >= 200 && status < 300, status, detail: `HTTP ${status}` });
+    const req = http.get(url, { agent: false, headers }, (res) => {
+      const status = res.statusCode ?? 0;
+      const answered = { ok: status >= 200 && status < 300, status, detail: `HTTP ${status}` };
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > PROBE_MAX_BODY) settle(answered);
       });
-      res.on('error', (e) => resolve({ ok: false, status: 0, detail: e.message }));
+      res.on('end', () => settle(answered));
+      res.on('error', (e) => settle({ ok: false, status: 0, detail: e.message }));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeoutMs ?? 2000} ms`)));
-    req.on('error', (e) => resolve({ ok: false, status: 0, detail: e.message }));
+    const deadline = setTimeout(
+      () => settle({ ok: false, status: 0, detail: `no whole answer within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+    req.on('error', (e) => settle({ ok: false, status: 0, detail: e.message }));
   });
 }
 

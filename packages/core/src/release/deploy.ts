@@ -3,6 +3,7 @@ import { errorMessage, UserError } from '../errors/index.ts';
 import { type RunContext, runUrl } from '../github/index.ts';
 import { waitHealthy } from '../health/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
+import { envFileText } from '../targets/docker/index.ts';
 import type { RegistryAuth, ReleaseMeta, Target, TargetEngine } from '../targets/index.ts';
 import { prune } from './cleanup.ts';
 import { newReleaseId, targetName } from './ids.ts';
@@ -46,6 +47,8 @@ const PORT_RETRIES = 3;
 export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployResult> {
   const { log, engines } = infra;
   const { settings } = req;
+  // A value the engine cannot carry is bad input: refused before the plan or any pull.
+  envFileText(settings.env);
   const release = newReleaseId(req.now ?? new Date());
   const name = targetName(req.app, req.environment, req.image.digest, release);
   const meta: ReleaseMeta = {

@@ -1,7 +1,13 @@
-import type { Settings } from '../config/index.ts';
+import type { SettingKey, Settings } from '../config/index.ts';
 import { errorMessage, UserError } from '../errors/index.ts';
 import { probe, sampleErrorRate } from '../health/index.ts';
-import { type Backend, primary, type RouteSpec, type RouteState } from '../routers/index.ts';
+import {
+  type Backend,
+  primary,
+  RouteConflictError,
+  type RouteSpec,
+  type RouteState,
+} from '../routers/index.ts';
 import type { Infra } from './infra.ts';
 import {
   backendOf,
@@ -19,6 +25,9 @@ export interface SwitchResult {
   /** What served before (the previous primary), kept warm; "" on the first flip. */
   previousTarget: string;
   previousRelease: string;
+  /** Where the environment is served (the live route's, unless this was its first flip). */
+  listen: string;
+  hosts: string[];
   dryRun: boolean;
   changed: boolean;
 }
@@ -32,7 +41,44 @@ export interface FlipRequest {
   /** Target name, release id or digest of the release to move traffic to. */
   to: string;
   settings: Settings;
+  /**
+   * The settings given explicitly (an input, an option or anew.yml); the
+   * others are defaults, and the live route's listen address and hosts
+   * take their place. Absent: none was given explicitly.
+   */
+  given?: ReadonlySet<SettingKey>;
   dryRun: boolean;
+}
+
+/**
+ * Where an environment is served: the live route's listen address and hosts
+ * unless a value was given explicitly, so flip, rollback and cleanup need
+ * only the environment. An explicit value that differs from the live route
+ * is refused: moving a live environment is a retire and a new first flip.
+ */
+export function settingsFollowingRoute(
+  settings: Settings,
+  route: RouteState | undefined,
+  given: ReadonlySet<SettingKey> = new Set(),
+): Settings {
+  if (!route) return settings;
+  const name = `${route.app}/${route.environment}`;
+  if (given.has('listen') && settings.listen !== route.listen)
+    throw new UserError(
+      `the route of ${name} is served on ${route.listen}, not ${settings.listen}`,
+      `Pass listen ${route.listen} (or none), or retire the environment (cleanup with all) to serve it elsewhere`,
+    );
+  const sorted = (h: readonly string[]) =>
+    [...h]
+      .map((x) => x.toLowerCase())
+      .sort()
+      .join(', ');
+  if (given.has('hosts') && sorted(settings.hosts) !== sorted(route.hosts))
+    throw new UserError(
+      `the route of ${name} is served for ${route.hosts.length ? `hosts ${sorted(route.hosts)}` : 'any host'}, not ${settings.hosts.length ? `hosts ${sorted(settings.hosts)}` : 'any host'}`,
+      `Pass hosts ${route.hosts.join(',') || '(none)'}, or retire the environment (cleanup with all) to serve it for other hosts`,
+    );
+  return { ...settings, listen: route.listen, hosts: [...route.hosts] };
 }
 
 /**
@@ -48,7 +94,8 @@ export async function flip(infra: Infra, req: FlipRequest): Promise<SwitchResult
       `no target of ${req.app}/${req.environment} is named or released as "${req.to}" on ${infra.engines.map((e) => e.id).join(', ')}`,
       'Pass the "target" output of deploy, and the same docker-host',
     );
-  return switchTo(infra, env, next, req.settings, req.dryRun, req.settings.strategy === 'canary');
+  const settings = settingsFollowingRoute(req.settings, env.route, req.given);
+  return switchTo(infra, env, next, settings, req.dryRun, settings.strategy === 'canary');
 }
 
 /** The one way traffic moves, for flip and rollback alike. */
@@ -68,6 +115,8 @@ export async function switchTo(
     target: next.target,
     previousTarget: prev?.target ?? '',
     previousRelease: prev?.release ?? '',
+    listen: settings.listen,
+    hosts: settings.hosts,
     dryRun,
     changed,
   });
@@ -77,11 +126,8 @@ export async function switchTo(
     `Route ${env.app}/${env.environment} on ${settings.listen}${settings.hosts.length ? ` for ${settings.hosts.join(', ')}` : ''}: ${describeRoute(current)} → ${next.release} (${next.target}) ${steps.length > 1 ? `in steps of ${steps.join('/')}%` : 'at once'}`,
   );
   for (const t of next.targets) log.info(`  ${t.engine}: ${t.address}`);
-  if (current && current.listen !== settings.listen)
-    throw new UserError(
-      `the route of ${env.app}/${env.environment} is served on ${current.listen}, not ${settings.listen}`,
-      `Pass listen ${current.listen}, or retire the environment (cleanup with all) to serve it elsewhere`,
-    );
+  // Callers pass settings that follow the route; one that did not still never moves it.
+  settingsFollowingRoute(settings, current, new Set(['listen', 'hosts']));
   if (current && current.backends.length === 1 && prev?.release === next.release) {
     log.info(`${next.release} already takes all traffic: nothing to do`);
     return result(false);
@@ -108,29 +154,74 @@ export async function switchTo(
   });
 
   let state: RouteState | undefined = current;
+  /** What this flip has written so far, for a truthful message when another writer wins. */
+  let wrote: string | undefined;
+  const write = async (backends: Backend[], extra: Partial<RouteSpec> = {}) => {
+    try {
+      state = await router.write({ ...spec(backends), ...extra }, state);
+      wrote = describeRoute(state);
+    } catch (e) {
+      if (e instanceof RouteConflictError) throw await afterConflict(infra, env, e, wrote);
+      throw e;
+    }
+  };
   for (const percent of steps) {
     if (percent === 100) {
-      state = await router.write({ ...spec([target]), history }, state);
+      await write([target], { history });
       log.info(
         `${next.release} takes all traffic; ${prev ? `${prev.target} stays warm for rollback` : 'first release of this environment'}`,
       );
       break;
     }
     const backends = [{ ...backendOf(findPrev(env, prev!), 100 - percent) }, backendOf(next, percent)];
-    state = await router.write(spec(backends), state);
+    await write(backends);
     const failure = await log.group(`Canary ${percent}%: watch for ${settings.interval / 1000} s`, () =>
       watchStep(infra, next, settings),
     );
     if (failure) {
-      await router
-        .write(spec([backendOf(findPrev(env, prev!), 100)]), state)
-        .catch((e) => log.error(`putting traffic back failed too: ${errorMessage(e)}`));
+      const back = await router.write(spec([backendOf(findPrev(env, prev!), 100)]), state).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (back === undefined)
+        throw new UserError(
+          `canary step ${percent}% failed: ${failure}; all traffic is back on ${prev!.release} (${prev!.target})`,
+        );
       throw new UserError(
-        `canary step ${percent}% failed: ${failure}; all traffic is back on ${prev!.release} (${prev!.target})`,
+        `canary step ${percent}% failed: ${failure}; putting all traffic back on ${prev!.release} failed too (${errorMessage(back)}); ${await nowServing(infra, env)}`,
+        'Run rollback, or status to see what serves',
       );
     }
   }
   return result(true);
+}
+
+/** A lost compare-and-swap, told with what the route says now (read again, not assumed). */
+async function afterConflict(
+  infra: Infra,
+  env: Environment,
+  e: RouteConflictError,
+  wrote: string | undefined,
+): Promise<UserError> {
+  const mine = wrote
+    ? `this flip had set ${wrote} before`
+    : e.applied
+      ? 'this flip wrote the route, and it was replaced'
+      : 'this flip changed nothing';
+  return new RouteConflictError(
+    `${e.message}; ${mine}; ${await nowServing(infra, env)}`,
+    'Retry if the change is still needed',
+    e.applied,
+  );
+}
+
+async function nowServing(infra: Infra, env: Environment): Promise<string> {
+  try {
+    const route = await infra.router.read(env.app, env.environment);
+    return `the route now serves ${describeRoute(route)}`;
+  } catch (e) {
+    return `what the route serves now could not be read (${errorMessage(e)}): run status`;
+  }
 }
 
 function findPrev(env: Environment, prev: Backend): Release {

@@ -1,7 +1,7 @@
-import type { Settings } from '../config/index.ts';
+import type { SettingKey, Settings } from '../config/index.ts';
 import { UserError } from '../errors/index.ts';
 import { primary } from '../routers/index.ts';
-import { type SwitchResult, switchTo } from './flip.ts';
+import { type SwitchResult, settingsFollowingRoute, switchTo } from './flip.ts';
 import type { Infra } from './infra.ts';
 import { findRelease, readEnvironment } from './model.ts';
 
@@ -12,7 +12,15 @@ import { findRelease, readEnvironment } from './model.ts';
  */
 export async function rollback(
   infra: Infra,
-  req: { app: string; environment: string; to?: string; settings: Settings; dryRun: boolean },
+  req: {
+    app: string;
+    environment: string;
+    to?: string;
+    settings: Settings;
+    /** As in flip: the settings given explicitly; listen and hosts otherwise come from the route. */
+    given?: ReadonlySet<SettingKey>;
+    dryRun: boolean;
+  },
 ): Promise<SwitchResult> {
   const env = await readEnvironment(infra, req.app, req.environment);
   if (!env.route || env.route.backends.length === 0)
@@ -38,5 +46,6 @@ export async function rollback(
         ? 'Name a release that is still warm (see status), or deploy that digest again'
         : 'Deploy the previous digest again, or name a warm release with "to"',
     );
-  return switchTo(infra, env, back, req.settings, req.dryRun, false);
+  const settings = settingsFollowingRoute(req.settings, env.route, req.given);
+  return switchTo(infra, env, back, settings, req.dryRun, false);
 }

@@ -51,9 +51,20 @@ export interface Router {
   publicUrl(listen: string): string;
 }
 
-/** A compare-and-swap lost to another writer: nothing was changed, the user decides what next. */
+/**
+ * A compare-and-swap lost to another writer. `applied` says whether this
+ * write had gone in before the other replaced it; either way the caller
+ * reads the route again before saying what serves now.
+ */
 export class RouteConflictError extends UserError {
   readonly conflict = true;
+  constructor(
+    message: string,
+    hint?: string,
+    readonly applied = false,
+  ) {
+    super(message, hint);
+  }
 }
 
 /** The release that takes the most traffic (the live one once a flip is done). */

@@ -8,9 +8,19 @@ export interface AdminResponse {
   etag: string | undefined;
 }
 
+/**
+ * Bounds on one admin request. The whole configuration of a router with a few
+ * hundred environments is well under 1 MiB; anything far larger is not
+ * Caddy's answer to us, and holding it would only grow the runner's memory.
+ */
+export const ADMIN_LIMITS = { maxBytes: 8 * 1024 * 1024, deadlineMs: 15_000 } as const;
+
 /** Caddy's admin API over node:http, so the ETag trailer can be read. */
 export class CaddyAdmin {
-  constructor(readonly baseUrl: string) {
+  constructor(
+    readonly baseUrl: string,
+    readonly limits: { maxBytes: number; deadlineMs: number } = ADMIN_LIMITS,
+  ) {
     try {
       new URL(baseUrl);
     } catch {
@@ -22,25 +32,55 @@ export class CaddyAdmin {
     const url = new URL(path, this.baseUrl);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (ifMatch) headers['if-match'] = ifMatch;
+    const { maxBytes, deadlineMs } = this.limits;
+    const unusable = (why: string) =>
+      new UserError(
+        `Caddy's admin API at ${this.baseUrl}: ${method} ${path} ${why}; nothing was changed by this answer`,
+        'Check that router-url names the admin API of the Caddy that serves the environment',
+      );
     return new Promise((resolve, reject) => {
-      const req = http.request(url, { method, headers, timeout: 15_000, agent: false }, (res) => {
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        fn();
+      };
+      const req = http.request(url, { method, headers, agent: false }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) {
+            settle(() => reject(unusable(`answered more than ${maxBytes / 1024 / 1024} MiB`)));
+            req.destroy();
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body: Buffer.concat(chunks).toString('utf8'),
-            etag: (res.headers['etag'] as string | undefined) ?? res.trailers['etag'],
-          }),
+          settle(() =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString('utf8'),
+              etag: (res.headers['etag'] as string | undefined) ?? res.trailers['etag'],
+            }),
+          ),
         );
-        res.on('error', reject);
+        res.on('error', (e) => settle(() => reject(unusable(`broke off its answer (${e.message})`))));
       });
-      req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
+      // One deadline for the whole exchange: an idle timeout alone never fires on a slow trickle.
+      const deadline = setTimeout(() => {
+        settle(() => reject(unusable(`did not answer within ${deadlineMs / 1000} s`)));
+        req.destroy();
+      }, deadlineMs);
       req.on('error', (e) =>
-        reject(
-          new UserError(
-            `Caddy's admin API at ${this.baseUrl} did not answer (${e.message})`,
-            'Check router-url and that Caddy runs with its admin API on that address',
+        settle(() =>
+          reject(
+            new UserError(
+              `Caddy's admin API at ${this.baseUrl} did not answer (${e.message})`,
+              'Check router-url and that Caddy runs with its admin API on that address',
+            ),
           ),
         ),
       );
@@ -51,16 +91,35 @@ export class CaddyAdmin {
   async get(path: string): Promise<{ value: unknown; etag: string }> {
     const res = await this.request('GET', path);
     if (res.status !== 200) throw new AdminError(`GET ${path}`, res);
-    return { value: JSON.parse(res.body || 'null'), etag: res.etag ?? '' };
+    return { value: this.json(`GET ${path}`, res), etag: res.etag ?? '' };
+  }
+
+  /** The JSON of an answer; anything else (an HTML page, a proxy's error) is refused as not Caddy's. */
+  json(what: string, res: AdminResponse): unknown {
+    try {
+      return JSON.parse(res.body || 'null');
+    } catch {
+      throw new UserError(
+        `Caddy's admin API at ${this.baseUrl}: ${what} answered ${res.status} with something that is not JSON (${excerpt(res.body)})`,
+        'Check that router-url names the admin API of Caddy, not a site it serves',
+      );
+    }
   }
 }
 
-export class AdminError extends Error {
-  override name = 'AdminError';
+/** An answer of the admin API that is not what anew asked for: a refusal to report, not a bug. */
+export class AdminError extends UserError {
   constructor(
     what: string,
     readonly response: AdminResponse,
   ) {
-    super(`Caddy admin API: ${what} answered ${response.status}: ${response.body.trim()}`);
+    super(`Caddy admin API: ${what} answered ${response.status}: ${excerpt(response.body)}`);
   }
+}
+
+/** The start of a body, on one line, for a message. */
+export function excerpt(body: string, max = 200): string {
+  const flat = body.replace(/\s+/g, ' ').trim();
+  if (flat === '') return '(empty)';
+  return JSON.stringify(flat.length > max ? `${flat.slice(0, max)}…` : flat);
 }

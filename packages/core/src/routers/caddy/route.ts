@@ -56,19 +56,81 @@ export function caddyRoute(spec: RouteSpec): CaddyRoute {
   return route;
 }
 
-/** The spec a route was written from; undefined when it is not anew's. */
+/**
+ * The spec a route was written from; undefined when it is not anew's: no
+ * vars handler of ours, or one whose values do not have the shapes anew
+ * writes (a route edited by hand, or another tool's under an id like ours).
+ */
 export function parseCaddyRoute(route: unknown): RouteSpec | undefined {
-  const r = route as Partial<CaddyRoute> | null;
-  const vars = r?.handle?.find((h) => h['handler'] === 'vars');
-  if (!vars || typeof vars[VARS.app] !== 'string') return undefined;
-  return {
-    app: vars[VARS.app] as string,
-    environment: vars[VARS.environment] as string,
-    listen: (vars[VARS.listen] as string) ?? '',
-    hosts: r?.match?.[0]?.host ?? [],
-    backends: (vars[VARS.backends] as Backend[] | undefined) ?? [],
-    history: (vars[VARS.history] as string[] | undefined) ?? [],
-  };
+  if (!isObject(route) || !Array.isArray(route['handle'])) return undefined;
+  const vars = (route['handle'] as unknown[]).find((h) => isObject(h) && h['handler'] === 'vars') as
+    | Record<string, unknown>
+    | undefined;
+  if (!vars) return undefined;
+  const app = vars[VARS.app];
+  const environment = vars[VARS.environment];
+  const listen = vars[VARS.listen] ?? '';
+  const backends = vars[VARS.backends] ?? [];
+  const history = vars[VARS.history] ?? [];
+  const hosts = hostsOf(route);
+  if (
+    typeof app !== 'string' ||
+    typeof environment !== 'string' ||
+    typeof listen !== 'string' ||
+    !hosts ||
+    !Array.isArray(backends) ||
+    !backends.every(isBackend) ||
+    !isStrings(history)
+  )
+    return undefined;
+  return { app, environment, listen, hosts, backends, history };
+}
+
+/** The host names a route matches; [] for a route without a matcher (it takes any host); undefined when it matches in a way anew does not write. */
+export function hostsOf(route: unknown): string[] | undefined {
+  if (!isObject(route)) return undefined;
+  const match = route['match'];
+  if (match === undefined) return [];
+  if (!Array.isArray(match) || match.length !== 1 || !isObject(match[0])) return undefined;
+  const host = match[0]['host'];
+  return isStrings(host) ? host : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isStrings(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+function isBackend(v: unknown): v is Backend {
+  return (
+    isObject(v) &&
+    typeof v['release'] === 'string' &&
+    typeof v['target'] === 'string' &&
+    isStrings(v['dials']) &&
+    typeof v['weight'] === 'number' &&
+    Number.isFinite(v['weight'])
+  );
+}
+
+/**
+ * The first host of `a` that a route for `b` on the same listen address
+ * would also answer for, if any: an equal name (in any case), or a wildcard
+ * label that covers the other (Caddy's `*` stands for exactly one label);
+ * "any host" when both take every host.
+ */
+export function hostsOverlap(a: readonly string[], b: readonly string[]): string | undefined {
+  if (a.length === 0 && b.length === 0) return 'any host';
+  for (const x of a) for (const y of b) if (hostCovers(x, y) || hostCovers(y, x)) return x;
+  return undefined;
+}
+
+function hostCovers(pattern: string, host: string): boolean {
+  const p = pattern.toLowerCase().split('.');
+  const h = host.toLowerCase().split('.');
+  return p.length === h.length && p.every((label, i) => label === '*' || label === h[i]);
 }
 
 /** The dials a route's proxy really uses: compared with the labels to find routes to targets that are gone. */

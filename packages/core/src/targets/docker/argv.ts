@@ -1,3 +1,4 @@
+import { UserError } from '../../errors/index.ts';
 import { LABELS } from '../index.ts';
 
 /**
@@ -10,10 +11,10 @@ export interface RunArgs {
   image: string;
   labels: Record<string, string>;
   network: string;
-  /** Environment passed by value in argv (PORT and the like: never secrets). */
+  /** Environment passed by value in argv: only what anew sets itself (PORT), never the app's. */
   inlineEnv: Record<string, string>;
-  /** Names whose values the docker CLI takes from its own environment, so they stay out of argv and logs. */
-  passEnv: string[];
+  /** A file of the app's variables (see envFileText): the docker CLI reads it locally, so values stay out of argv and logs, over ssh:// too. */
+  envFile?: string;
   memory?: string;
   cpus?: string;
 }
@@ -23,7 +24,7 @@ export function runArgs(a: RunArgs): string[] {
   for (const [k, v] of Object.entries(a.labels).sort(([x], [y]) => x.localeCompare(y)))
     args.push('--label', `${k}=${v}`);
   for (const [k, v] of Object.entries(a.inlineEnv)) args.push('--env', `${k}=${v}`);
-  for (const k of a.passEnv) args.push('--env', k);
+  if (a.envFile) args.push('--env-file', a.envFile);
   if (a.memory) args.push('--memory', a.memory);
   if (a.cpus) args.push('--cpus', a.cpus);
   args.push(a.image);
@@ -69,9 +70,21 @@ export function logsArgs(name: string, lines: number): string[] {
 }
 
 /**
- * Variables the docker CLI itself reads: an app variable of that name goes
- * inline, or it would change how the CLI runs (PATH, the engine, ssh).
+ * The app's variables in the docker CLI's --env-file format: one NAME=value
+ * a line, the value taken verbatim to the end of the line. A value cannot
+ * hold a line break there, so one that does is refused before anything runs.
  */
-export function isCliVariable(name: string): boolean {
-  return /^(PATH|HOME|USER|TMPDIR|DOCKER_.*|SSH_.*|XDG_.*)$/.test(name);
+export function envFileText(env: Record<string, string>): string {
+  let text = '';
+  for (const [k, v] of Object.entries(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(k))
+      throw new UserError(`env has the name "${k}", which is not a valid variable name`);
+    if (/[\r\n\0]/.test(v))
+      throw new UserError(
+        `env ${k} holds a line break or NUL, which a container variable cannot carry through the docker CLI`,
+        'Give the value on one line (e.g. base64-encode it)',
+      );
+    text += `${k}=${v}\n`;
+  }
+  return text;
 }

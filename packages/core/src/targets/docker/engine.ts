@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../../errors/index.ts';
+import { errorMessage, UserError } from '../../errors/index.ts';
 import { Exec, type ExecOptions, type ExecResult } from '../../exec/index.ts';
 import type { Logger } from '../../log/index.ts';
 import {
@@ -16,10 +16,10 @@ import {
 } from '../index.ts';
 import { engineHostName, resolveSshHostName } from './address.ts';
 import {
+  envFileText,
   imageDigestsArgs,
   imageExistsArgs,
   inspectArgs,
-  isCliVariable,
   listArgs,
   logsArgs,
   pullArgs,
@@ -103,27 +103,25 @@ export class DockerEngine implements TargetEngine {
       address = `${spec.name}:${spec.port}`;
       inlineEnv['PORT'] = String(spec.port);
     }
-    const passEnv: string[] = [];
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(spec.env)) {
-      if (k === 'PORT') continue;
-      if (isCliVariable(k)) inlineEnv[k] = v;
-      else {
-        passEnv.push(k);
-        env[k] = v;
-      }
-    }
+    const app = Object.fromEntries(Object.entries(spec.env).filter(([k]) => k !== 'PORT'));
+    const text = envFileText(app);
+    // A private folder (0700) and file (0600), gone once docker run has read it.
+    const dir = text ? fs.mkdtempSync(path.join(os.tmpdir(), 'anew-env-')) : undefined;
+    const envFile = dir ? path.join(dir, 'env') : undefined;
+    if (envFile) fs.writeFileSync(envFile, text, { mode: 0o600 });
     const args = runArgs({
       name: spec.name,
       image: spec.meta.image,
       labels: { ...labelsOf(spec.meta, address), [LABELS.network]: this.opts.network },
       network: this.opts.network,
       inlineEnv,
-      passEnv,
+      envFile,
       memory: spec.memory,
       cpus: spec.cpus,
     });
-    const res = await this.docker(args, { env, ignoreReturnCode: true });
+    const res = await this.docker(args, { ignoreReturnCode: true }).finally(
+      () => dir && fs.rmSync(dir, { recursive: true, force: true }),
+    );
     if (res.code !== 0) {
       // docker run can create the container and then fail to start it: never leave it behind.
       await this.docker(removeArgs(spec.name), { quiet: true, ignoreReturnCode: true });
@@ -189,9 +187,14 @@ export class DockerEngine implements TargetEngine {
    * deploy retries with another port.
    */
   private async freePort(): Promise<number> {
-    const taken = new Set(
-      (await this.list({}).catch(() => [] as Target[])).map((t) => t.address.split(':').pop()),
-    );
+    // Without the list, a port another target holds (stopped now, started again later) could be handed out twice.
+    const targets = await this.list({}).catch((e: unknown) => {
+      throw new UserError(
+        `${this.id} did not list its containers, so no free port could be chosen safely (${errorMessage(e)})`,
+        'Check that the engine answers (docker ps) and retry',
+      );
+    });
+    const taken = new Set(targets.map((t) => t.address.split(':').pop()));
     const host = await this.address();
     for (let i = 0; i < 20; i++) {
       const port =
