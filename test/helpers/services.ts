@@ -153,3 +153,74 @@ export function docker(args: string[], opts: { input?: string; host?: string } =
     stdio: ['pipe', 'pipe', 'pipe'],
   });
 }
+
+export interface RunningHaproxy extends RunningService {
+  /** unix:// URL of the master CLI socket. */
+  master: string;
+  /** The folder anew owns, loaded with -f after haproxy.cfg. */
+  configDir: string;
+  /** Stops HAProxy (SIGTERM to the master) and starts it again on the same files. */
+  restart(): Promise<void>;
+}
+
+/**
+ * An HAProxy of its own (Debian's 2.6) in master-worker mode, as a user runs
+ * it for anew: a master CLI socket, the user's file, and anew's folder.
+ */
+export async function startHaproxy(): Promise<RunningHaproxy> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-haproxy-'));
+  const configDir = path.join(dir, 'anew.d');
+  fs.mkdirSync(configDir);
+  fs.writeFileSync(path.join(dir, 'haproxy.cfg'), 'global\n  maxconn 4096\n');
+  const sock = path.join(dir, 'master.sock');
+  const log = path.join(dir, 'log');
+  let child: ChildProcess;
+  const start = async () => {
+    fs.rmSync(sock, { force: true });
+    child = spawn(
+      'haproxy',
+      ['-W', '-db', '-S', `${sock},mode,600`, '-f', path.join(dir, 'haproxy.cfg'), '-f', configDir],
+      { stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')] },
+    );
+    for (let i = 0; i < 100 && child.exitCode === null; i++) {
+      if (await masterAnswers(sock)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`haproxy did not start: ${fs.readFileSync(log, 'utf8').slice(-2000)}`);
+  };
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await done;
+    }
+  };
+  await start();
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    dir,
+    master: `unix://${sock}`,
+    configDir,
+    async restart() {
+      await stop();
+      await start();
+    },
+    async stop() {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function masterAnswers(sock: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(sock, () => s.end('show proc\n'));
+    let out = '';
+    s.on('data', (d) => {
+      out += d;
+    });
+    s.on('close', () => resolve(/worker/.test(out)));
+    s.on('error', () => resolve(false));
+  });
+}

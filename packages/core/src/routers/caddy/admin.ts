@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { UserError } from '../../errors/index.ts';
+import { type AdminTransport, adminTransport } from '../admin-transport.ts';
 
 export interface AdminResponse {
   status: number;
@@ -8,22 +9,34 @@ export interface AdminResponse {
   etag: string | undefined;
 }
 
-/** Caddy's admin API over node:http, so the ETag trailer can be read. */
+/**
+ * Caddy's admin API over node:http, so the ETag trailer can be read. The
+ * connection comes from the transport (TCP, TLS, or through ssh), so
+ * node:http only speaks HTTP on it: given an https:// URL itself, it throws
+ * a TypeError (it supports http: only).
+ */
 export class CaddyAdmin {
-  constructor(readonly baseUrl: string) {
-    try {
-      new URL(baseUrl);
-    } catch {
-      throw new UserError(`router-url "${baseUrl}" is not a URL`, 'Use e.g. http://127.0.0.1:2019');
-    }
+  readonly transport: AdminTransport;
+  constructor(
+    readonly baseUrl: string,
+    transport?: AdminTransport,
+  ) {
+    this.transport = transport ?? adminTransport(baseUrl);
+    if (this.transport.address.kind !== 'tcp')
+      throw new UserError(`router-url "${baseUrl}" names a socket`, 'Caddy’s admin API listens on host:port');
   }
 
   request(method: string, path: string, body?: unknown, ifMatch?: string): Promise<AdminResponse> {
-    const url = new URL(path, this.baseUrl);
+    const { host, port } = this.transport.address as { host: string; port: number };
+    // The Host header names the admin address as the server sees it (Caddy checks it).
+    const url = new URL(path, `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (ifMatch) headers['if-match'] = ifMatch;
     return new Promise((resolve, reject) => {
-      const req = http.request(url, { method, headers, timeout: 15_000, agent: false }, (res) => {
+      const createConnection = ((_o: unknown, cb: (e: Error | null, s?: unknown) => void) => {
+        this.transport.connect().then((s) => cb(null, s), cb);
+      }) as unknown as http.RequestOptions['createConnection'];
+      const req = http.request(url, { method, headers, timeout: 15_000, createConnection }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>

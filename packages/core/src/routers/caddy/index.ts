@@ -1,3 +1,4 @@
+import type { AdminTransport } from '../admin-transport.ts';
 import { RouteConflictError, type Router, type RouteSpec, type RouteState } from '../index.ts';
 import { AdminError, CaddyAdmin } from './admin.ts';
 import {
@@ -27,8 +28,11 @@ interface CaddyConfig {
  */
 export class CaddyRouter implements Router {
   readonly admin: CaddyAdmin;
-  constructor(readonly adminUrl: string) {
-    this.admin = new CaddyAdmin(adminUrl);
+  constructor(
+    readonly adminUrl: string,
+    transport?: AdminTransport,
+  ) {
+    this.admin = new CaddyAdmin(adminUrl, transport);
   }
 
   async read(app: string, environment: string): Promise<RouteState | undefined> {
