@@ -53,6 +53,10 @@ export const services = {
   get sshDockerHost(): string {
     return service('ANEW_SSH_DOCKER_HOST');
   },
+  /** unix:// URL of the shared HAProxy's master CLI socket. */
+  get haproxyMaster(): string {
+    return service('ANEW_HAPROXY_MASTER');
+  },
 };
 
 export async function freePort(): Promise<number> {
@@ -124,11 +128,15 @@ export async function startRegistry(opts: { htpasswd?: string } = {}): Promise<R
   return { host: `127.0.0.1:${port}`, port, dir, stop: stopper(child, dir) };
 }
 
-/** A Caddy of its own with the admin API on a free loopback port. */
-export async function startCaddy(): Promise<RunningService & { admin: string }> {
+/** A Caddy of its own with the admin API on a free loopback port (`origins`: other Host values it accepts). */
+export async function startCaddy(origins?: string[]): Promise<RunningService & { admin: string }> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-caddy-'));
-  fs.writeFileSync(path.join(dir, 'caddy.json'), JSON.stringify({ admin: { listen: `127.0.0.1:${port}` } }));
+  const admin = {
+    listen: `127.0.0.1:${port}`,
+    ...(origins ? { origins: [`127.0.0.1:${port}`, ...origins] } : {}),
+  };
+  fs.writeFileSync(path.join(dir, 'caddy.json'), JSON.stringify({ admin }));
   const log = path.join(dir, 'log');
   const child = spawn('caddy', ['run', '--config', path.join(dir, 'caddy.json')], {
     stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')],
@@ -171,7 +179,17 @@ export async function startHaproxy(): Promise<RunningHaproxy> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-haproxy-'));
   const configDir = path.join(dir, 'anew.d');
   fs.mkdirSync(configDir);
-  fs.writeFileSync(path.join(dir, 'haproxy.cfg'), 'global\n  maxconn 4096\n');
+  fs.writeFileSync(
+    path.join(dir, 'haproxy.cfg'),
+    [
+      'global',
+      '  maxconn 4096',
+      `  log stderr format raw local0 ${process.env['ANEW_HAPROXY_LOG'] ?? 'err'}`,
+      // Lets a reload hand the listening sockets to the new process (no connection refused).
+      `  stats socket ${path.join(dir, 'worker.sock')} mode 600 level admin expose-fd listeners`,
+      '',
+    ].join('\n'),
+  );
   const sock = path.join(dir, 'master.sock');
   const log = path.join(dir, 'log');
   let child: ChildProcess;

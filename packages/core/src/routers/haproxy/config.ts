@@ -180,6 +180,8 @@ export function renderDefaults(): string {
     '# Written by anew: the defaults of its own frontends and backends.',
     'defaults',
     '  mode http',
+    '  log global',
+    '  option httplog',
     '  option idle-close-on-response',
     '  timeout connect 5s',
     '  timeout client 60s',
