@@ -1,0 +1,2 @@
+import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
+import{a}from"./chunk-GL2G7TY6.mjs";import"./chunk-YHBSNQFN.mjs";import"./chunk-RHAIUA45.mjs";import"./chunk-6PVRAGY4.mjs";import"./chunk-SFCZNP6K.mjs";import"./chunk-JKE34CFB.mjs";import"./chunk-T2GCW5GF.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-3DK2FSFK.mjs";import"./chunk-FWRC26AD.mjs";export{a as default};
