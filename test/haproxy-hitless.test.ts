@@ -59,7 +59,7 @@ describe('hitless flips on HAProxy for clients that never retry', () => {
 
     await run('production', 'v2');
     await prod.reach(prod.count() + 1500);
-    await run('production', 'v3', { strategy: 'canary', steps: [10, 50, 100] });
+    await run('production', 'v3', { strategy: 'canary', steps: [10, 50, 90, 100] });
     await prod.reach(prod.count() + 1500);
     await rollback(infra, { app: 'web', environment: 'production', settings, dryRun: false });
     await prod.reach(prod.count() + 1500);
