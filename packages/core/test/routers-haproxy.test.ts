@@ -9,6 +9,9 @@ import { adminTransport } from '../src/routers/admin-transport.ts';
 import {
   desiredServers,
   HaproxyRouter,
+  metaServerName,
+  parseMetaServer,
+  parseServerName,
   parseServersState,
   renderListen,
   routeFile,
@@ -74,6 +77,26 @@ describe('HAProxy frontends', () => {
       /would both serve every host/,
     );
   });
+  it('carries the route’s description in a server name HAProxy accepts, and back', () => {
+    const meta = {
+      app: 'web',
+      environment: 'p',
+      hosts: ['a.example.com'],
+      listen: ':80',
+      history: ['r0'],
+      backends: [b('r1', ['h:1'], 100)],
+    };
+    const name = metaServerName(7, meta);
+    expect(name).toMatch(/^anew-route\.7\.[A-Za-z0-9_-]+$/);
+    expect(parseMetaServer(name)).toEqual({ version: 7, meta });
+    expect(parseServerName(name)).toBeUndefined();
+    expect(parseServerName('r1.anew-web-p-1a2b-3fa9c2.0')).toEqual({
+      release: 'r1',
+      target: 'anew-web-p-1a2b-3fa9c2',
+      index: 0,
+    });
+  });
+
   it('reads show servers state', () => {
     const out =
       '1\n# be_id be_name srv_id srv_name srv_addr ...\n2 anew.web.prod 2 r1.t-r1.0 127.0.0.1 2 0 7 5 2 1 0 0 0 0 0 0 - 9001 - 0 0 - - 0\n';
@@ -134,10 +157,19 @@ describe('HaproxyRouter against the real HAProxy 2.6 (master-worker, master CLI)
     return counts;
   };
 
-  it('creates the first route with a reload, and reads it back from HAProxy and its file alone', async () => {
+  it('creates the first route with a reload, and reads it back from HAProxy alone', async () => {
     expect(await router.read('web', 'production')).toBeUndefined();
     const state = await router.write(spec([blue(100)]), undefined);
     expect(state).toEqual({ ...spec([blue(100)]), version: '1' });
+    // No file is read: with anew's folder moved away, HAProxy still says the whole route.
+    const file = path.join(haproxy.configDir, routeFile('web', 'production'));
+    fs.renameSync(file, `${file}.away`);
+    try {
+      expect(await router.read('web', 'production')).toEqual(state);
+      expect(await router.list('web')).toEqual([state]);
+    } finally {
+      fs.renameSync(`${file}.away`, file);
+    }
     expect(await through(3)).toEqual({ blue: 3 });
     expect(fs.readFileSync(path.join(haproxy.configDir, routeFile('web', 'production')), 'utf8')).toContain(
       `server blue.t-blue.0 ${apps[0]!.dial} weight 1`,

@@ -12,10 +12,12 @@ import type { Backend, RouteSpec } from '../index.ts';
  *   HAProxy alone says which release each address belongs to.
  * - A marker server `anew-version.<n>` (never enabled) carries the route's
  *   version: the compare-and-set lock (see index.ts).
+ * - A server `anew-route.<n>.<base64url JSON>` (never enabled) carries the
+ *   rest of the route: hosts, listen, history, the exact shares.
  * - The route's own file `route.<app>.<environment>.cfg` holds the backend as
- *   the runtime API last set it, and a comment with the rest of the route
- *   (hosts, listen, history, the exact shares), so a restart serves the same
- *   and `read` needs no state file.
+ *   the runtime API last set it (markers included), so a restart serves the
+ *   same, and a comment with the route for people and for rewriting the
+ *   frontends.
  * - One file per listen address, `listen.<address>.cfg`, holds the frontend:
  *   its bind and one use_backend per environment on it, by Host.
  */
@@ -64,6 +66,27 @@ export function markerVersion(server: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * The rest of the route (hosts, listen, history, the exact shares), in the
+ * name of a server never enabled: HAProxy itself then says everything `read`
+ * needs, through one runtime command. base64url keeps to the characters a
+ * server name may have.
+ */
+export function metaServerName(version: number, meta: RouteMeta): string {
+  return `anew-route.${version}.${Buffer.from(JSON.stringify(meta)).toString('base64url')}`;
+}
+
+export function parseMetaServer(name: string): { version: number; meta: RouteMeta } | undefined {
+  const m = /^anew-route\.(\d+)\.([A-Za-z0-9_-]+)$/.exec(name);
+  if (!m) return undefined;
+  try {
+    const meta = JSON.parse(Buffer.from(m[2]!, 'base64url').toString('utf8')) as RouteMeta;
+    return typeof meta.app === 'string' ? { version: Number(m[1]), meta } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function serverName(release: string, target: string, index: number): string {
   for (const [what, v] of [
     ['release', release],
@@ -81,7 +104,8 @@ export function parseServerName(
   name: string,
 ): { release: string; target: string; index: number } | undefined {
   const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.(\d+)$/.exec(name);
-  return m ? { release: m[1]!, target: m[2]!, index: Number(m[3]) } : undefined;
+  if (!m || m[1] === 'anew-route' || m[1] === 'anew-version') return undefined;
+  return { release: m[1]!, target: m[2]!, index: Number(m[3]) };
 }
 
 export interface DesiredServer {
@@ -152,6 +176,7 @@ export function renderRoute(spec: RouteSpec, version: number): string {
     '  retries 3',
     '  option redispatch 1',
     `  server ${markerName(version)} 127.0.0.1:1 disabled weight 0`,
+    `  server ${metaServerName(version, metaOf(spec))} 127.0.0.1:1 disabled weight 0`,
     ...desiredServers(spec.backends).map((s) => `  server ${s.name} ${s.dial} weight ${s.weight}`),
   ];
   return `${lines.join('\n')}\n`;

@@ -2,7 +2,7 @@ import { UserError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { AdminTransport } from '../admin-transport.ts';
 import { type Backend, RouteConflictError, type Router, type RouteSpec, type RouteState } from '../index.ts';
-import { MAINT, MasterCli, type ServerState, serving } from './cli.ts';
+import { MAINT, MasterCli, parseServersState, type ServerState, serving } from './cli.ts';
 import {
   backendName,
   DEFAULTS_FILE,
@@ -10,7 +10,9 @@ import {
   markerName,
   markerVersion,
   metaOf,
+  metaServerName,
   normalizeListen,
+  parseMetaServer,
   parseRouteMeta,
   parseServerName,
   type RouteMeta,
@@ -38,8 +40,9 @@ export const DEFAULT_CONFIG_DIR = '/etc/haproxy/anew.d';
  *
  * State lives in HAProxy and in anew's folder: every change writes the
  * route's file first, then the runtime, so a restart or a reload serves
- * what anew last set; `read` takes the servers from the runtime and the
- * rest of the route (hosts, listen, history) from the file's comment.
+ * what anew last set. `read` and `list` ask the runtime alone (one command):
+ * servers are named after their release and target, and a server never
+ * enabled carries the rest of the route (hosts, listen, history).
  *
  * Compare-and-set. HAProxy has no ETag, and `set map` lets the last writer
  * win, but `add server` refuses a name that exists, atomically (the worker
@@ -79,31 +82,33 @@ export class HaproxyRouter implements Router {
   }
 
   async read(app: string, environment: string): Promise<RouteState | undefined> {
-    const backend = backendName(app, environment);
-    const [servers, files] = await Promise.all([
-      this.cli.serversState(backend),
-      this.folder.read(`route.${app}.${environment}`),
-    ]);
+    const servers = await this.cli.serversState(backendName(app, environment));
     if (servers.length === 0) return undefined;
-    const meta = parseRouteMeta(files.get(routeFile(app, environment)) ?? '');
-    if (!meta)
-      throw new UserError(
-        `HAProxy serves ${backend}, but ${this.folder.dir}/${routeFile(app, environment)} is missing or not anew's`,
-        'Check router-config: it must name the folder HAProxy loads with -f',
-      );
-    return stateOf(meta, servers);
+    return stateOf(this.metaIn(backendName(app, environment), servers), servers);
   }
 
   async list(app?: string): Promise<RouteState[]> {
-    const [servers, files] = await Promise.all([this.cli.serversState(), this.folder.read('route.')]);
+    const byBackend = new Map<string, ServerState[]>();
+    for (const s of await this.cli.serversState())
+      if (s.backend.startsWith('anew.')) byBackend.set(s.backend, [...(byBackend.get(s.backend) ?? []), s]);
     const out: RouteState[] = [];
-    for (const file of files.values()) {
-      const meta = parseRouteMeta(file);
-      if (!meta || (app && meta.app !== app)) continue;
-      const mine = servers.filter((s) => s.backend === backendName(meta.app, meta.environment));
-      if (mine.length > 0) out.push(stateOf(meta, mine));
+    for (const [backend, servers] of byBackend) {
+      const state = stateOf(this.metaIn(backend, servers), servers);
+      if (!app || state.app === app) out.push(state);
     }
     return out;
+  }
+
+  /** The route's description, from the meta server of the version readers see. */
+  private metaIn(backend: string, servers: ServerState[]): RouteMeta {
+    const version = currentVersion(servers);
+    const meta = servers.map((s) => parseMetaServer(s.name)).find((m) => m?.version === version);
+    if (!meta)
+      throw new UserError(
+        `HAProxy serves ${backend} without anew's description of it (server anew-route.${version}.…)`,
+        `Was it written by hand? Its files are in ${this.folder.dir}`,
+      );
+    return meta.meta;
   }
 
   async dials(app: string, environment: string): Promise<string[]> {
@@ -115,7 +120,7 @@ export class HaproxyRouter implements Router {
     checkSpec(spec);
     if (!expected) await this.create(spec);
     else
-      await this.withVersion(spec, expected, async (next) => {
+      await this.withVersion(spec, expected, async (next, servers) => {
         const frontChanged =
           normalizeListen(spec.listen) !== normalizeListen(expected.listen) ||
           [...spec.hosts].sort().join() !== [...expected.hosts].sort().join();
@@ -133,7 +138,7 @@ export class HaproxyRouter implements Router {
             new Map([[routeFile(spec.app, spec.environment), renderRoute(spec, next)]]),
           );
         }
-        await this.apply(spec);
+        await this.apply(spec, next, frontChanged ? undefined : servers);
       });
     const now = await this.read(spec.app, spec.environment);
     if (!now || !sameRoute(now, spec)) throw conflict(spec);
@@ -162,13 +167,16 @@ export class HaproxyRouter implements Router {
   private async withVersion(
     route: Pick<RouteSpec, 'app' | 'environment'>,
     expected: RouteState,
-    change: (next: number) => Promise<void>,
+    change: (next: number, servers: ServerState[]) => Promise<void>,
   ): Promise<void> {
     const backend = backendName(route.app, route.environment);
     const from = Number(expected.version);
     if (!Number.isInteger(from) || from < 1) throw conflict(route);
     const next = from + 1;
-    const out = await this.cli.worker(`add server ${backend}/${markerName(next)} 127.0.0.1:1 weight 0`);
+    // The marker and the state after it in one round trip: the worker runs them back to back.
+    const out = await this.cli.master(
+      `@1 add server ${backend}/${markerName(next)} 127.0.0.1:1 weight 0; @1 show servers state ${backend}`,
+    );
     if (/already exists|no such backend/i.test(out)) {
       const markers = (await this.cli.serversState(backend)).map((s) => markerVersion(s.name));
       const stuck = markers.includes(from) && markers.includes(next);
@@ -181,16 +189,20 @@ export class HaproxyRouter implements Router {
     }
     if (!/New server registered/i.test(out))
       throw new Error(`HAProxy refused the version marker of ${backend}: ${out.trim()}`);
-    const markers = (await this.cli.serversState(backend))
-      .map((s) => markerVersion(s.name))
-      .filter((v) => v !== undefined);
+    const servers = parseServersState(out);
+    const markers = servers.map((s) => markerVersion(s.name)).filter((v) => v !== undefined);
     if (!markers.includes(from) || markers.some((v) => v > next)) {
       await this.cli.worker(`del server ${backend}/${markerName(next)}`);
       throw conflict(route);
     }
-    await change(next);
-    for (const v of markers.filter((v) => v < next))
-      await this.cli.worker(`del server ${backend}/${markerName(v)}`);
+    await change(next, servers);
+    // Now the route is at `next`: the older markers and descriptions go, in one round trip.
+    const old = servers.filter((s) => {
+      const v = markerVersion(s.name) ?? parseMetaServer(s.name)?.version;
+      return v !== undefined && v < next;
+    });
+    if (old.length > 0)
+      await this.cli.master(old.map((s) => `@1 del server ${backend}/${s.name}`).join('; '));
   }
 
   /**
@@ -200,12 +212,15 @@ export class HaproxyRouter implements Router {
    * they hold no connection. Checked by reading the state back, and done
    * again if a reload (another environment added meanwhile) came between.
    */
-  private async apply(spec: RouteSpec): Promise<void> {
+  private async apply(spec: RouteSpec, version: number, known?: ServerState[]): Promise<void> {
     const backend = backendName(spec.app, spec.environment);
     const want = desiredServers(spec.backends);
     for (let attempt = 0; ; attempt++) {
-      const now = new Map((await this.cli.serversState(backend)).map((s) => [s.name, s]));
+      const state = attempt === 0 && known ? known : await this.cli.serversState(backend);
+      const now = new Map(state.map((s) => [s.name, s]));
       const cmds: string[] = [];
+      const meta = metaServerName(version, metaOf(spec));
+      if (!now.has(meta)) cmds.push(`add server ${backend}/${meta} 127.0.0.1:1 weight 0`);
       for (const d of want) {
         const cur = now.get(d.name);
         const [host, port] = splitDial(d.dial);
@@ -336,6 +351,12 @@ export class HaproxyRouter implements Router {
   }
 }
 
+/** The version readers see: the lowest marker (a higher one is a write under way). */
+function currentVersion(servers: ServerState[]): number {
+  const versions = servers.map((s) => markerVersion(s.name)).filter((v) => v !== undefined);
+  return versions.length ? Math.min(...versions) : 0;
+}
+
 function checkSpec(spec: RouteSpec): void {
   backendName(spec.app, spec.environment);
   const total = spec.backends.reduce((n, b) => n + b.weight, 0);
@@ -363,7 +384,6 @@ function servesExactly(servers: ServerState[], want: ReturnType<typeof desiredSe
  * the ones they give; otherwise (a hand-made change) from the weights.
  */
 export function stateOf(meta: RouteMeta, servers: ServerState[]): RouteState {
-  const versions = servers.map((s) => markerVersion(s.name)).filter((v) => v !== undefined);
   const live = servers.filter((s) => serving(s) && parseServerName(s.name));
   const want = desiredServers(meta.backends);
   const backends: Backend[] = servesExactly(servers, want)
@@ -376,7 +396,7 @@ export function stateOf(meta: RouteMeta, servers: ServerState[]): RouteState {
     listen: meta.listen,
     history: meta.history,
     backends,
-    version: String(versions.length ? Math.min(...versions) : 0),
+    version: String(currentVersion(servers)),
   };
 }
 
