@@ -9,6 +9,8 @@ import { adminTransport } from '../src/routers/admin-transport.ts';
 import {
   desiredServers,
   HaproxyRouter,
+  markerAddress,
+  markerTime,
   metaServerName,
   parseMetaServer,
   parseServerName,
@@ -95,6 +97,12 @@ describe('HAProxy frontends', () => {
       target: 'anew-web-p-1a2b-3fa9c2',
       index: 0,
     });
+  });
+
+  it('writes when a lock was taken in the address of its marker, to the second', () => {
+    for (const at of [new Date('2026-12-01T01:02:03Z'), new Date('2038-01-19T03:14:08Z'), new Date(0)])
+      expect(markerTime(markerAddress(at))).toEqual(at);
+    expect(markerAddress(new Date('2026-12-01T01:02:03Z'))).toMatch(/^127\.\d+\.\d+\.\d+:\d+$/);
   });
 
   it('reads show servers state', () => {
@@ -253,6 +261,24 @@ describe('HaproxyRouter against the real HAProxy 2.6 (master-worker, master CLI)
     expect(fs.readdirSync(haproxy.configDir).sort()).toEqual(before);
     expect(await through(10)).toEqual({ blue: 8, green: 2 });
     expect(await router.read('web', 'clash')).toBeUndefined();
+  });
+
+  it('refuses while another write holds the lock, and takes over a lock a killed writer left', async () => {
+    const before = (await router.read('web', 'production'))!;
+    const next = Number(before.version) + 1;
+    const lock = (at: Date) =>
+      router.cli.worker(`add server anew.web.production/anew-version.${next} ${markerAddress(at)} weight 0`);
+    expect(await lock(new Date())).toMatch(/New server registered/);
+    await expect(router.write(spec([green(100)], ['blue']), before)).rejects.toThrow(
+      /being changed by another writer/,
+    );
+    expect(await router.read('web', 'production')).toEqual(before);
+    await router.cli.worker(`del server anew.web.production/anew-version.${next}`);
+    expect(await lock(new Date(Date.now() - 10 * 60_000))).toMatch(/New server registered/);
+    const after = await router.write(spec([blue(80), green(20)], ['other', 'x']), before);
+    expect(after.version).toBe(String(next));
+    expect(after.history).toEqual(['other', 'x']);
+    expect(await through(10)).toEqual({ blue: 8, green: 2 });
   });
 
   it('removes a route', async () => {

@@ -61,6 +61,23 @@ export function markerName(version: number): string {
   return `anew-version.${version}`;
 }
 
+/**
+ * A marker's address says when it was taken (it never receives traffic):
+ * the seconds since 1970 in the last three bytes of a 127/8 address and in
+ * the port. A lock older than any write is one a killed writer left.
+ */
+export function markerAddress(at: Date): string {
+  const s = Math.floor(at.getTime() / 1000);
+  return `127.${(s >>> 16) & 255}.${(s >>> 8) & 255}.${s & 255}:${Math.floor(s / 2 ** 24) + 1}`;
+}
+
+export function markerTime(dial: string): Date | undefined {
+  const m = /^127\.(\d+)\.(\d+)\.(\d+):(\d+)$/.exec(dial);
+  if (!m) return undefined;
+  const s = (Number(m[4]) - 1) * 2 ** 24 + Number(m[1]) * 2 ** 16 + Number(m[2]) * 2 ** 8 + Number(m[3]);
+  return new Date(s * 1000);
+}
+
 export function markerVersion(server: string): number | undefined {
   const m = /^anew-version\.(\d+)$/.exec(server);
   return m ? Number(m[1]) : undefined;
@@ -175,7 +192,7 @@ export function renderRoute(spec: RouteSpec, version: number): string {
     // A connection refused by one server is retried on another: a target that just stopped costs no request.
     '  retries 3',
     '  option redispatch 1',
-    `  server ${markerName(version)} 127.0.0.1:1 disabled weight 0`,
+    `  server ${markerName(version)} ${markerAddress(new Date())} disabled weight 0`,
     `  server ${metaServerName(version, metaOf(spec))} 127.0.0.1:1 disabled weight 0`,
     ...desiredServers(spec.backends).map((s) => `  server ${s.name} ${s.dial} weight ${s.weight}`),
   ];

@@ -7,7 +7,9 @@ import {
   backendName,
   DEFAULTS_FILE,
   desiredServers,
+  markerAddress,
   markerName,
+  markerTime,
   markerVersion,
   metaOf,
   metaServerName,
@@ -28,6 +30,8 @@ export * from './config.ts';
 export * from './folder.ts';
 
 export const DEFAULT_CONFIG_DIR = '/etc/haproxy/anew.d';
+/** Longer than any write holds the version lock (a reload included). */
+const STALE_LOCK_MS = 120_000;
 
 /**
  * HAProxy 2.6 in master-worker mode, through its master CLI. Traffic moves
@@ -58,8 +62,8 @@ export const DEFAULT_CONFIG_DIR = '/etc/haproxy/anew.d';
  *      which makes n+1 the version. While both markers exist, readers see n
  *      and every other writer from n fails at step 1.
  * A write interrupted between 1 and 3 leaves both markers: later writers are
- * refused until `del server <backend>/anew-version.<n+1>` is sent through
- * the master CLI (the error says so). Creating and removing an environment
+ * refused while it may still run, and after two minutes (the marker's
+ * address says when it was taken) the next writer from n takes it over. Creating and removing an environment
  * are serialized by a lock folder in router-config, and a route that exists
  * already is a conflict.
  */
@@ -93,6 +97,8 @@ export class HaproxyRouter implements Router {
       if (s.backend.startsWith('anew.')) byBackend.set(s.backend, [...(byBackend.get(s.backend) ?? []), s]);
     const out: RouteState[] = [];
     for (const [backend, servers] of byBackend) {
+      // A backend of that name without anew's description is someone else's.
+      if (!servers.some((s) => parseMetaServer(s.name))) continue;
       const state = stateOf(this.metaIn(backend, servers), servers);
       if (!app || state.app === app) out.push(state);
     }
@@ -174,16 +180,36 @@ export class HaproxyRouter implements Router {
     if (!Number.isInteger(from) || from < 1) throw conflict(route);
     const next = from + 1;
     // The marker and the state after it in one round trip: the worker runs them back to back.
-    const out = await this.cli.master(
-      `@1 add server ${backend}/${markerName(next)} 127.0.0.1:1 weight 0; @1 show servers state ${backend}`,
-    );
+    const take = () =>
+      this.cli.master(
+        `@1 add server ${backend}/${markerName(next)} ${markerAddress(new Date())} weight 0; @1 show servers state ${backend}`,
+      );
+    let out = await take();
+    if (/already exists|no such backend/i.test(out)) {
+      const now = await this.cli.serversState(backend);
+      const held = now.find((s) => s.name === markerName(next));
+      const since = held && markerTime(held.dial);
+      const stuck = now.some((s) => s.name === markerName(from)) && since !== undefined;
+      if (stuck && Date.now() - since.getTime() > STALE_LOCK_MS) {
+        // A writer killed between taking the lock and finishing: its half-done change is
+        // replaced by this one, which writes the whole route.
+        this.log?.warning(
+          `${backend}: a change taken at ${since.toISOString()} never finished; taking over its lock`,
+        );
+        const leftovers = now.filter(
+          (s) => s.name === markerName(next) || parseMetaServer(s.name)?.version === next,
+        );
+        await this.cli.master(leftovers.map((s) => `@1 del server ${backend}/${s.name}`).join('; '));
+        out = await take();
+      }
+    }
     if (/already exists|no such backend/i.test(out)) {
       const markers = (await this.cli.serversState(backend)).map((s) => markerVersion(s.name));
       const stuck = markers.includes(from) && markers.includes(next);
       throw conflict(
         route,
         stuck
-          ? `${backend} is being changed by another writer, or a change was interrupted; if none runs, send "del server ${backend}/${markerName(next)}" through HAProxy's master CLI (prefix @1)`
+          ? `${backend} is being changed by another writer (a lock left by a killed one is taken over after ${STALE_LOCK_MS / 60_000} minutes)`
           : undefined,
       );
     }
