@@ -63,9 +63,11 @@ const STALE_LOCK_MS = 120_000;
  *      and every other writer from n fails at step 1.
  * A write interrupted between 1 and 3 leaves both markers: later writers are
  * refused while it may still run, and after two minutes (the marker's
- * address says when it was taken) the next writer from n takes it over. Creating and removing an environment
- * are serialized by a lock folder in router-config, and a route that exists
- * already is a conflict.
+ * address says when it was taken) the next writer from n takes it over.
+ * Creating and removing an environment are serialized by a lock folder in
+ * router-config, and a route that exists already is a conflict. A reload
+ * (another environment added) between steps 1 and 3 loads the files without
+ * the new marker: step 3 adds it again, as the route's file has it.
  */
 export class HaproxyRouter implements Router {
   readonly cli: MasterCli;
@@ -79,7 +81,7 @@ export class HaproxyRouter implements Router {
     if (transport.address.kind !== 'unix')
       throw new UserError(
         `router-url "${transport.url}" is not a socket`,
-        "HAProxy's master CLI is a unix socket: unix:///run/haproxy/master.sock, or ssh://user@host/run/haproxy/master.sock",
+        "HAProxy's master CLI is a unix socket: unix:///run/haproxy-master.sock, or ssh://user@host/run/haproxy-master.sock",
       );
     this.cli = new MasterCli(transport);
     this.folder = new ConfigFolder(transport, configDir);
@@ -247,6 +249,8 @@ export class HaproxyRouter implements Router {
       const cmds: string[] = [];
       const meta = metaServerName(version, metaOf(spec));
       if (!now.has(meta)) cmds.push(`add server ${backend}/${meta} 127.0.0.1:1 weight 0`);
+      if (!now.has(markerName(version)))
+        cmds.push(`add server ${backend}/${markerName(version)} ${markerAddress(new Date())} weight 0`);
       for (const d of want) {
         const cur = now.get(d.name);
         const [host, port] = splitDial(d.dial);
