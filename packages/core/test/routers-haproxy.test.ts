@@ -246,6 +246,20 @@ describe('HaproxyRouter against the real HAProxy 2.6 (master-worker, master CLI)
     await expect(router.write(preview, undefined)).rejects.toThrow(RouteConflictError);
   });
 
+  it('lets exactly one of two writers create the same environment', async () => {
+    const race = { ...spec([blue(100)]), environment: 'race', hosts: ['race.example.com'] };
+    const results = await Promise.allSettled([
+      new HaproxyRouter(adminTransport(haproxy.master), haproxy.configDir).write(race, undefined),
+      new HaproxyRouter(adminTransport(haproxy.master), haproxy.configDir).write(race, undefined),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(
+      RouteConflictError,
+    );
+    await router.remove((await router.read('web', 'race'))!);
+    expect(await router.read('web', 'race')).toBeUndefined();
+  });
+
   it('refuses a configuration HAProxy cannot load, puts its files back, and keeps serving', async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));

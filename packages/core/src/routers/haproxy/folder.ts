@@ -19,7 +19,12 @@ export class ConfigFolder {
   }
 
   private async sh(script: string, what: string): Promise<string> {
-    const res = await this.transport.shell(`D=${shellQuote(this.dir)}; ${script}`);
+    const res = await this.transport.shell(`D=${shellQuote(this.dir)}; ${script}`).catch((e: Error) => {
+      throw new UserError(
+        `could not ${what} in ${this.dir} on the HAProxy machine (${e.message})`,
+        'Check that ssh to that host works from here, as for docker-host',
+      );
+    });
     if (res.code !== 0)
       throw new UserError(
         `could not ${what} in ${this.dir} on the HAProxy machine (exit ${res.code}: ${res.stderr.trim().slice(0, 300)})`,
