@@ -53,6 +53,10 @@ export const services = {
   get sshDockerHost(): string {
     return service('ANEW_SSH_DOCKER_HOST');
   },
+  /** unix:// URL of the shared HAProxy's master CLI socket. */
+  get haproxyMaster(): string {
+    return service('ANEW_HAPROXY_MASTER');
+  },
 };
 
 export async function freePort(): Promise<number> {
@@ -124,11 +128,15 @@ export async function startRegistry(opts: { htpasswd?: string } = {}): Promise<R
   return { host: `127.0.0.1:${port}`, port, dir, stop: stopper(child, dir) };
 }
 
-/** A Caddy of its own with the admin API on a free loopback port. */
-export async function startCaddy(): Promise<RunningService & { admin: string }> {
+/** A Caddy of its own with the admin API on a free loopback port (`origins`: other Host values it accepts). */
+export async function startCaddy(origins?: string[]): Promise<RunningService & { admin: string }> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-caddy-'));
-  fs.writeFileSync(path.join(dir, 'caddy.json'), JSON.stringify({ admin: { listen: `127.0.0.1:${port}` } }));
+  const admin = {
+    listen: `127.0.0.1:${port}`,
+    ...(origins ? { origins: [`127.0.0.1:${port}`, ...origins] } : {}),
+  };
+  fs.writeFileSync(path.join(dir, 'caddy.json'), JSON.stringify({ admin }));
   const log = path.join(dir, 'log');
   const child = spawn('caddy', ['run', '--config', path.join(dir, 'caddy.json')], {
     stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')],
@@ -151,5 +159,86 @@ export function docker(args: string[], opts: { input?: string; host?: string } =
     input: opts.input,
     encoding: 'utf8',
     stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+export interface RunningHaproxy extends RunningService {
+  /** unix:// URL of the master CLI socket. */
+  master: string;
+  /** The folder anew owns, loaded with -f after haproxy.cfg. */
+  configDir: string;
+  /** Stops HAProxy (SIGTERM to the master) and starts it again on the same files. */
+  restart(): Promise<void>;
+}
+
+/**
+ * An HAProxy of its own (Debian's 2.6) in master-worker mode, as a user runs
+ * it for anew: a master CLI socket, the user's file, and anew's folder.
+ */
+export async function startHaproxy(): Promise<RunningHaproxy> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-haproxy-'));
+  const configDir = path.join(dir, 'anew.d');
+  fs.mkdirSync(configDir);
+  fs.writeFileSync(
+    path.join(dir, 'haproxy.cfg'),
+    [
+      'global',
+      '  maxconn 4096',
+      `  log stderr format raw local0 ${process.env['ANEW_HAPROXY_LOG'] ?? 'err'}`,
+      // Lets a reload hand the listening sockets to the new process (no connection refused).
+      `  stats socket ${path.join(dir, 'worker.sock')} mode 600 level admin expose-fd listeners`,
+      '',
+    ].join('\n'),
+  );
+  const sock = path.join(dir, 'master.sock');
+  const log = path.join(dir, 'log');
+  let child: ChildProcess;
+  const start = async () => {
+    fs.rmSync(sock, { force: true });
+    child = spawn(
+      'haproxy',
+      ['-W', '-db', '-S', `${sock},mode,600`, '-f', path.join(dir, 'haproxy.cfg'), '-f', configDir],
+      { stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')] },
+    );
+    for (let i = 0; i < 100 && child.exitCode === null; i++) {
+      if (await masterAnswers(sock)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`haproxy did not start: ${fs.readFileSync(log, 'utf8').slice(-2000)}`);
+  };
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await done;
+    }
+  };
+  await start();
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    dir,
+    master: `unix://${sock}`,
+    configDir,
+    async restart() {
+      await stop();
+      await start();
+    },
+    async stop() {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function masterAnswers(sock: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(sock, () => s.end('show proc\n'));
+    let out = '';
+    s.on('data', (d) => {
+      out += d;
+    });
+    s.on('close', () => resolve(/worker/.test(out)));
+    s.on('error', () => resolve(false));
   });
 }

@@ -99,6 +99,26 @@ if ! alive caddy; then
 fi
 wait_for caddy curl -fsS "http://127.0.0.1:$(port_of caddy)/config/"
 
+# --- HAProxy 2.6, master-worker, as a user runs it for anew -------------------
+# The master CLI socket is router-url; haproxy-anew.d is the folder anew owns
+# (router-config), loaded with -f after the user's own file. It binds
+# nothing until anew adds an environment (on the listen address it names).
+if ! alive haproxy; then
+  mkdir -p "$DIR/haproxy-anew.d"
+  # expose-fd listeners: a reload hands the listening sockets over, so no connection is refused.
+  printf 'global\n  maxconn 4096\n  stats socket %s mode 600 level admin expose-fd listeners\n' \
+    "$DIR/haproxy-worker.sock" >"$DIR/haproxy.cfg"
+  rm -f "$DIR/haproxy-master.sock"
+  nohup haproxy -W -db -S "$DIR/haproxy-master.sock,mode,600" -f "$DIR/haproxy.cfg" -f "$DIR/haproxy-anew.d" \
+    >"$DIR/haproxy.log" 2>&1 &
+  echo $! >"$DIR/haproxy.pid"
+fi
+wait_for haproxy node -e '
+  const s = require("net").connect(process.argv[1], () => s.end("show proc\n"));
+  let out = ""; s.on("data", (d) => (out += d));
+  s.on("close", () => process.exit(/worker/.test(out) ? 0 : 1)); s.on("error", () => process.exit(1));
+' "$DIR/haproxy-master.sock"
+
 # --- sshd, for a remote engine over ssh:// -----------------------------------
 if ! alive sshd; then
   port=$(free_port)
@@ -150,5 +170,7 @@ export ANEW_REGISTRY_AUTH_USER=anew-user
 export ANEW_REGISTRY_AUTH_PASSWORD=anew-secret-pw
 export ANEW_CADDY_ADMIN=http://127.0.0.1:$(port_of caddy)
 export ANEW_SSH_DOCKER_HOST=ssh://$SSH_ALIAS
+export ANEW_HAPROXY_MASTER=unix://$DIR/haproxy-master.sock
+export ANEW_HAPROXY_CONFIG=$DIR/haproxy-anew.d
 EOF2
 cat "$ENV"

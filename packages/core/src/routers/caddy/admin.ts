@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { UserError } from '../../errors/index.ts';
+import { type AdminTransport, adminTransport } from '../admin-transport.ts';
 
 export interface AdminResponse {
   status: number;
@@ -15,21 +16,29 @@ export interface AdminResponse {
  */
 export const ADMIN_LIMITS = { maxBytes: 8 * 1024 * 1024, deadlineMs: 15_000 } as const;
 
-/** Caddy's admin API over node:http, so the ETag trailer can be read. */
+/**
+ * Caddy's admin API over node:http, so the ETag trailer can be read. The
+ * connection comes from the transport (TCP, TLS, or through ssh), so
+ * node:http only speaks HTTP on it: given an https:// URL itself, it throws
+ * a TypeError (it supports http: only).
+ */
 export class CaddyAdmin {
+  readonly transport: AdminTransport;
+  readonly limits: { maxBytes: number; deadlineMs: number };
   constructor(
     readonly baseUrl: string,
-    readonly limits: { maxBytes: number; deadlineMs: number } = ADMIN_LIMITS,
+    opts: { transport?: AdminTransport; limits?: { maxBytes: number; deadlineMs: number } } = {},
   ) {
-    try {
-      new URL(baseUrl);
-    } catch {
-      throw new UserError(`router-url "${baseUrl}" is not a URL`, 'Use e.g. http://127.0.0.1:2019');
-    }
+    this.transport = opts.transport ?? adminTransport(baseUrl);
+    this.limits = opts.limits ?? ADMIN_LIMITS;
+    if (this.transport.address.kind !== 'tcp')
+      throw new UserError(`router-url "${baseUrl}" names a socket`, 'Caddy’s admin API listens on host:port');
   }
 
   request(method: string, path: string, body?: unknown, ifMatch?: string): Promise<AdminResponse> {
-    const url = new URL(path, this.baseUrl);
+    const { host, port } = this.transport.address as { host: string; port: number };
+    // The Host header names the admin address as the server sees it (Caddy checks it).
+    const url = new URL(path, `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (ifMatch) headers['if-match'] = ifMatch;
     const { maxBytes, deadlineMs } = this.limits;
@@ -46,7 +55,10 @@ export class CaddyAdmin {
         clearTimeout(deadline);
         fn();
       };
-      const req = http.request(url, { method, headers, agent: false }, (res) => {
+      const createConnection = ((_o: unknown, cb: (e: Error | null, s?: unknown) => void) => {
+        this.transport.connect().then((s) => cb(null, s), cb);
+      }) as unknown as http.RequestOptions['createConnection'];
+      const req = http.request(url, { method, headers, createConnection }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {

@@ -1,4 +1,5 @@
 import { UserError } from '../../errors/index.ts';
+import type { AdminTransport } from '../admin-transport.ts';
 import { RouteConflictError, type Router, type RouteSpec, type RouteState } from '../index.ts';
 import { AdminError, CaddyAdmin } from './admin.ts';
 import {
@@ -45,8 +46,11 @@ const MOVED_RETRIES = 5;
  */
 export class CaddyRouter implements Router {
   readonly admin: CaddyAdmin;
-  constructor(readonly adminUrl: string) {
-    this.admin = new CaddyAdmin(adminUrl);
+  constructor(
+    readonly adminUrl: string,
+    transport?: AdminTransport,
+  ) {
+    this.admin = new CaddyAdmin(adminUrl, { transport });
   }
 
   async read(app: string, environment: string): Promise<RouteState | undefined> {
