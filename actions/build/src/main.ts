@@ -7,8 +7,8 @@ import {
   defaultSourceDateEpoch,
   imageLabels,
   parseSourceDateEpoch,
-  runDerivedLabels,
   parseTags,
+  runDerivedLabels,
 } from '@anew/core/build';
 import { UserError } from '@anew/core/errors';
 import { Exec } from '@anew/core/exec';

@@ -81,7 +81,8 @@ export function checkPolicy(p: VerifyPolicy): void {
  * The identity pattern the docs and hints show: any workflow of the repository, run on main. It is matched
  * whole, so it spells out the workflow file and the ref rather than ending at a prefix.
  */
-export const EXAMPLE_IDENTITY_REGEXP = '^https://github\\.com/OWNER/REPO/\\.github/workflows/.+@refs/heads/main$';
+export const EXAMPLE_IDENTITY_REGEXP =
+  '^https://github\\.com/OWNER/REPO/\\.github/workflows/.+@refs/heads/main$';
 
 /** certificate-identity-regexp as verification applies it: the whole identity must match. */
 export function identityRegexp(source: string): RegExp {
