@@ -66,12 +66,12 @@ describe('anew CLI', () => {
     expect(b.outputs['digest']).toBe(a.outputs['digest']);
   });
 
-  it('refuses what the action refuses, with the same message and a non-zero exit', () => {
+  it('refuses what the action refuses, with the same message, as a usage error (exit 2)', () => {
     const v = anew(['verify', '--image', `${repo()}:latest`]);
-    expect(v.code).toBe(1);
-    expect(v.stderr).toMatch(/not pinned by digest/);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toMatch(/--image .*not pinned by digest/);
     const u = anew(['build', '--image', repo(), '--bogus', 'x']);
-    expect(u.code).toBe(1);
+    expect(u.code).toBe(2);
     expect(u.stderr).toMatch(/unknown option --bogus/);
   });
 
@@ -112,7 +112,11 @@ describe('anew CLI', () => {
   it('lists the inputs of an action as options in --help', () => {
     const h = anew(['attest', '--help']);
     expect(h.code).toBe(0);
-    expect(h.stdout).toMatch(/--signing-key\n/);
-    expect(h.stdout).toMatch(/--image \(required\)/);
+    expect(h.stdout).toMatch(
+      /--signing-key, --signing-key-file PATH, --signing-key-stdin\n +PEM ECDSA P-256 private key to sign with \(or \$ANEW_SIGNING_KEY\)/,
+    );
+    expect(h.stdout).toMatch(
+      /--image VALUE +Image to attest, pinned by digest \(repository@sha256:…\) \(required\)/,
+    );
   });
 });

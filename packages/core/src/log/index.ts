@@ -13,17 +13,50 @@ export interface Logger {
   setSecret(secret: string): void;
 }
 
+/**
+ * A value as the log shows it: `%`, CR and LF escaped as @actions/core's
+ * escapeData escapes command values, so a value never starts a line of its
+ * own (a line starting with `::` is a workflow command to the runner).
+ */
+export function escapeData(value: string): string {
+  return value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+/** A whole message on one line: line breaks escaped (as in escapeData), the rest as written. */
+export function oneLine(message: string): string {
+  return message.replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+/**
+ * The secrets of a run, registered in one place and masked everywhere text
+ * leaves the process: the log, the job summary, the CLI's output.
+ */
+export class SecretMasker {
+  private readonly secrets = new Set<string>();
+  /** Registers a secret; a multi-line one (a PEM key) line by line too, as the runner matches per line. */
+  add(secret: string): void {
+    // Short strings would mask ordinary words; the runner has the same rule of thumb.
+    if (secret.length >= 4) this.secrets.add(secret);
+    if (/[\r\n]/.test(secret))
+      for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 4) this.secrets.add(line.trim());
+  }
+  mask(text: string): string {
+    let out = text;
+    // Longest first, so a secret that contains another is masked whole.
+    for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join('***');
+    return out;
+  }
+}
+
 /** A logger for terminals: masks secrets itself, since no runner does it. */
 export class ConsoleLogger implements Logger {
-  private readonly secrets = new Set<string>();
+  readonly secrets = new SecretMasker();
   constructor(
     private readonly write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
     private readonly verbose = !!process.env['ANEW_DEBUG'],
   ) {}
   private mask(s: string): string {
-    let out = s;
-    for (const secret of this.secrets) out = out.split(secret).join('***');
-    return out;
+    return this.secrets.mask(s);
   }
   debug(m: string): void {
     if (this.verbose) this.write(this.mask(`debug: ${m}`));
@@ -42,8 +75,7 @@ export class ConsoleLogger implements Logger {
     return fn();
   }
   setSecret(secret: string): void {
-    // Short strings would mask ordinary words; the runner has the same rule of thumb.
-    if (secret && secret.length >= 4) this.secrets.add(secret);
+    this.secrets.add(secret);
   }
 }
 
