@@ -62,7 +62,7 @@ export const spec = {
     },
     tags: {
       description:
-        'Human aliases pushed after the manifest, one per line: a bare tag or a full reference (docker/metadata-action\'s "tags" output fits).',
+        'Human aliases pushed after the manifest, one per line: a bare tag or a full reference (the "tags" output of docker/metadata-action fits).',
       multiline: true,
       group: 'Image',
     },

@@ -69,10 +69,11 @@ export class InputReader {
     raw: RawInputs,
     readonly source: InputSource,
   ) {
+    // Every secret first, so that no message about another input (which may quote it) shows it.
+    for (const [key, value] of Object.entries(raw)) if (spec[key]?.secret) source.mask(value);
     for (const [key, value] of Object.entries(raw)) {
       const s = spec[key];
       if (!s) throw new UserError(`${source.name(key)} is not an input of this action`);
-      if (s.secret) source.mask(value);
       // Single-line values are trimmed as the runner's getInput trims them; a trailing newline is no line break.
       const v = s.multiline ? value : value.trim();
       checkText(v, source.name(key), { multiline: s.multiline, max: s.max });

@@ -37,9 +37,6 @@ export function checkText(
   what: string,
   opts: { multiline?: boolean; max?: number } = {},
 ): string {
-  const max = opts.max ?? (opts.multiline ? MAX_TEXT : MAX_LINE);
-  if (value.length > max)
-    throw new UserError(`${what} is ${value.length} characters long`, `Give at most ${max} characters`);
   if (!opts.multiline && /[\r\n]/.test(value))
     throw new UserError(`${what} holds a line break: ${shown(value)}`, 'Give it on one line');
   const bad = FORBIDDEN.exec(value);
@@ -48,6 +45,9 @@ export function checkText(
       `${what} holds the control character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}: ${shown(value)}`,
       'Remove it: control characters and direction overrides are refused',
     );
+  const max = opts.max ?? (opts.multiline ? MAX_TEXT : MAX_LINE);
+  if (value.length > max)
+    throw new UserError(`${what} is ${value.length} characters long`, `Give at most ${max} characters`);
   return value;
 }
 
