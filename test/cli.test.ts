@@ -12,9 +12,10 @@ import { services } from './helpers/services.ts';
 /** The committed `anew` command: the same actions from a terminal, inputs as options. */
 const CLI = path.join(repoRoot, 'dist/cli/index.cjs');
 
-function anew(args: string[], opts: { node?: string; env?: Record<string, string> } = {}) {
+function anew(args: string[], opts: { node?: string; env?: Record<string, string>; input?: string } = {}) {
   const r = spawnSync(opts.node ?? process.execPath, [CLI, ...args], {
     encoding: 'utf8',
+    input: opts.input ?? '',
     env: { ...process.env, GITHUB_OUTPUT: '', ...opts.env },
   });
   const outputs = Object.fromEntries(
@@ -89,6 +90,24 @@ describe('anew CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/401/);
     expect(r.stdout + r.stderr).not.toContain(secret);
+    expect(r.stderr).toMatch(
+      /--registry-password on the command line is visible to anyone who lists processes/,
+    );
+  });
+
+  it('takes a password from standard input or ANEW_REGISTRY_PASSWORD, so no flag shows it', () => {
+    const { host, username, password } = services.authRegistry;
+    const args = buildArgs().map((a) => (a === repo() ? `${host}/anew-cli/secret-${process.pid}` : a));
+    const piped = anew([...args, '--registry-username', username, '--registry-password-stdin'], {
+      input: `${password}\n`,
+    });
+    expect(piped.code, piped.stderr).toBe(0);
+    const fromEnv = anew([...args, '--registry-username', username], {
+      env: { ANEW_REGISTRY_PASSWORD: password },
+    });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.outputs['cache-hit']).toBe('true');
+    expect(piped.stderr + fromEnv.stderr).not.toMatch(/visible to anyone/);
   });
 
   it('leaves the files an action writes for later steps (the attestation bundle) in place', () => {

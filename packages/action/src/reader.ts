@@ -60,8 +60,6 @@ export function parseBool(v: string): boolean | undefined {
  * the action.yml names.
  */
 export class InputReader {
-  /** The inputs read so far (a test checks that an action reads all it declares). */
-  readonly read = new Set<string>();
   private readonly raw: Record<string, string> = {};
 
   constructor(
@@ -99,7 +97,6 @@ export class InputReader {
   /** The value as given, else the declared default; undefined when neither. */
   optional(key: string): string | undefined {
     const s = this.spec[key] ?? this.unknown(key);
-    this.read.add(key);
     const v = this.raw[key] ?? s.default;
     return v === undefined ? undefined : s.multiline ? v : v.trim();
   }
@@ -170,7 +167,6 @@ export class InputReader {
   secret(key: string): string | undefined {
     const s = this.spec[key] ?? this.unknown(key);
     if (!s.secret) throw new Error(`"${key}" is read as a secret but not declared as one`);
-    this.read.add(key);
     return this.raw[key];
   }
 

@@ -16,6 +16,10 @@ export interface ParsedArgs {
   raw: RawInputs;
   help: boolean;
   json: boolean;
+  /** Secrets given as a plain option, visible to anyone who lists processes. */
+  exposed: string[];
+  /** Inputs that came from an environment variable, by key: the variable's name (for messages). */
+  fromEnv: Record<string, string>;
 }
 
 export interface FlagSources {
@@ -37,6 +41,7 @@ export function parseFlags(args: readonly string[], spec: InputSpecs, sources: F
   const raw: Record<string, string> = {};
   let help = false;
   let json = false;
+  const exposed: string[] = [];
   const set = (key: string, value: string, how: string) => {
     if (raw[key] !== undefined && !spec[key]!.multiline)
       throw new UsageError(`--${key} is given twice`, `Give it once${how ? ` (also given by ${how})` : ''}`);
@@ -71,6 +76,7 @@ export function parseFlags(args: readonly string[], spec: InputSpecs, sources: F
     } else if (s) {
       const v = inline ?? args[++i];
       if (v === undefined) throw new UsageError(`option --${name} needs a value`, `See --help`);
+      if (s.secret) exposed.push(name);
       set(name, v, '');
     } else if (name.endsWith('-stdin') && spec[name.slice(0, -6)]?.secret && inline === undefined) {
       const key = name.slice(0, -6);
@@ -101,11 +107,15 @@ export function parseFlags(args: readonly string[], spec: InputSpecs, sources: F
     }
   }
   // Secrets not given as options: from their environment variable.
+  const fromEnv: Record<string, string> = {};
   for (const [key, s] of Object.entries(spec)) {
     const v = s.env ? env[s.env] : undefined;
-    if (raw[key] === undefined && s.secret && v !== undefined && v !== '') raw[key] = v;
+    if (raw[key] === undefined && s.secret && v !== undefined && v !== '') {
+      raw[key] = v;
+      fromEnv[key] = s.env!;
+    }
   }
-  return { raw, help, json };
+  return { raw, help, json, exposed, fromEnv };
 }
 
 /** The word in `words` closest to `word` (edit distance at most 2, or a prefix), if any. */

@@ -44,9 +44,11 @@ describe('anew CLI options', () => {
       'registry-password': 'from-file',
     });
     fs.rmSync(dir, { recursive: true });
-    expect(parseFlags([], spec, { env: { ANEW_REGISTRY_PASSWORD: 'from-env' } }).raw).toEqual({
-      'registry-password': 'from-env',
-    });
+    const fromEnv = parseFlags([], spec, { env: { ANEW_REGISTRY_PASSWORD: 'from-env' } });
+    expect(fromEnv.raw).toEqual({ 'registry-password': 'from-env' });
+    expect(fromEnv.fromEnv).toEqual({ 'registry-password': 'ANEW_REGISTRY_PASSWORD' });
+    // A flag that ps shows is noted, so the command can warn.
+    expect(parseFlags(['--registry-password', 'x'], spec, { env: {} }).exposed).toEqual(['registry-password']);
   });
 
   it.each([

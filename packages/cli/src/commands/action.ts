@@ -5,11 +5,12 @@ import { parseFlags, UsageError } from '../flags.ts';
 import { actionHelp } from '../help.ts';
 import { type Command, printOutputs } from './shared.ts';
 
-/** Inputs named as a terminal user types them. */
-function cliSource(command: string, log: ConsoleLogger): InputSource {
+/** Inputs named as a terminal user types them (or as the variable they came from). */
+function cliSource(command: string, log: ConsoleLogger, fromEnv: Record<string, string>): InputSource {
+  const name = (k: string) => (fromEnv[k] ? `$${fromEnv[k]}` : `--${k}`);
   return {
-    name: (k) => `--${k}`,
-    short: (k) => `--${k}`,
+    name,
+    short: name,
     missingHint: () => `See anew ${command} --help`,
     mask: (s) => log.setSecret(s),
   };
@@ -27,14 +28,18 @@ export function actionCommand(
 ): Command {
   return async (args, log) => {
     const def = (await load()).default;
-    const { raw, help, json } = parseFlags(args, def.inputs);
+    const { raw, help, json, exposed, fromEnv } = parseFlags(args, def.inputs);
     if (help) {
       process.stdout.write(`${actionHelp(def)}\n`);
       return 0;
     }
+    for (const k of exposed)
+      log.warning(
+        `--${k} on the command line is visible to anyone who lists processes: prefer --${k}-stdin, --${k}-file${def.inputs[k]!.env ? ` or $${def.inputs[k]!.env}` : ''}`,
+      );
     let inputs: unknown;
     try {
-      inputs = def.parse(new InputReader(def.inputs, raw, cliSource(def.name, log)));
+      inputs = def.parse(new InputReader(def.inputs, raw, cliSource(def.name, log, fromEnv)));
     } catch (e) {
       if (isUserError(e)) throw new UsageError((e as Error).message, undefined, { cause: e });
       throw e;
