@@ -48,7 +48,9 @@ describe('anew CLI options', () => {
     expect(fromEnv.raw).toEqual({ 'registry-password': 'from-env' });
     expect(fromEnv.fromEnv).toEqual({ 'registry-password': 'ANEW_REGISTRY_PASSWORD' });
     // A flag that ps shows is noted, so the command can warn.
-    expect(parseFlags(['--registry-password', 'x'], spec, { env: {} }).exposed).toEqual(['registry-password']);
+    expect(parseFlags(['--registry-password', 'x'], spec, { env: {} }).exposed).toEqual([
+      'registry-password',
+    ]);
   });
 
   it.each([

@@ -108,7 +108,10 @@ export class ConsoleLogger implements Logger {
         `${p.label} ${fmt(p.done)}${p.total !== undefined ? ` / ${fmt(p.total)}` : ''}${p.unit === 'bytes' ? ` ${formatBytes(Math.round(p.done / secs))}/s` : ''}`,
       );
     }
-    if (parts.length === 0) return this.clearStatus();
+    if (parts.length === 0) {
+      this.clearStatus();
+      return;
+    }
     const width = process.stderr.columns || 100;
     this.terminal(`\r\x1b[K${this.mask(parts.join('  ·  ')).slice(0, width - 1)}`);
     this.shown = true;
