@@ -88,7 +88,7 @@ export function parse(r: InputReader): BuildInputs {
               cmd: command('cmd'),
               env: r.keyValues('env'),
               workdir: r.optional('workdir'),
-              user: r.optional('user'),
+              user: userOf(r),
             },
           }
         : undefined,
@@ -104,6 +104,17 @@ export function parse(r: InputReader): BuildInputs {
       epoch === undefined ? undefined : parseSourceDateEpoch(epoch, r.name('source-date-epoch')),
     credential,
   };
+}
+
+/** The image's user: a name or uid, with an optional group (name or gid). */
+function userOf(r: InputReader): string | undefined {
+  const v = r.optional('user');
+  if (v !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$/.test(v))
+    throw new UserError(
+      `${r.name('user')} is ${JSON.stringify(v)}`,
+      'Give a user name or uid, optionally :group, e.g. 1000:1000 or app',
+    );
+  return v;
 }
 
 /** What build and its plan share: the resolved epoch, the registry client and a scratch folder. */

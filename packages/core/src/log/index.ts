@@ -158,6 +158,7 @@ export class ConsoleLogger implements Logger {
     const start = this.status?.label === label ? this.status.start : Date.now();
     this.status = { label, done, total, unit, start };
     this.tick();
+    this.drawStatus();
   }
   setSecret(secret: string): void {
     this.secrets.add(secret);
