@@ -217,7 +217,7 @@ describe('anew CLI usage errors', () => {
     [
       'keyless signing without an OIDC token, on a terminal',
       ['attest', '--image', PINNED],
-      /keyless signing needs the job's OIDC token.*sign with a key: --signing-key/,
+      /keyless signing needs the job's OIDC token, and there is none here\. Sign with a key: --signing-key-file PATH/,
       2,
     ],
     [

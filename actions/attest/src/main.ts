@@ -43,7 +43,9 @@ export function parseRest(r: InputReader): Omit<AttestInputs, 'image'> {
   if (!signingKey && !process.env['ACTIONS_ID_TOKEN_REQUEST_URL']) {
     throw new UserError(
       "keyless signing needs the job's OIDC token, and there is none here",
-      `In a workflow, add \`permissions: id-token: write\` to the job; or sign with a key: ${r.name('signing-key')}`,
+      r.source.commandLine
+        ? 'Sign with a key: --signing-key-file PATH, --signing-key-stdin or $ANEW_SIGNING_KEY (keyless signing needs a GitHub Actions job with `permissions: id-token: write`)'
+        : 'Add `permissions: id-token: write` to the job, or sign with signing-key',
     );
   }
   const githubAttestation = r.bool('github-attestation');

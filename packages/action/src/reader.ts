@@ -22,6 +22,8 @@ export interface InputSource {
   missingHint(key: string): string | undefined;
   /** Registers a secret with the log and the summary before anything can print it. */
   mask(secret: string): void;
+  /** A command line rather than a workflow step: hints say what to type. */
+  commandLine?: boolean;
 }
 
 /** The runner's inputs: INPUT_<NAME> (upper-cased, hyphens kept) as the runner sets them. */
@@ -68,7 +70,12 @@ export class InputReader {
     readonly source: InputSource,
   ) {
     // Every secret first, so that no message about another input (which may quote it) shows it.
-    for (const [key, value] of Object.entries(raw)) if (spec[key]?.secret) source.mask(value);
+    for (const [key, value] of Object.entries(raw)) {
+      if (!spec[key]?.secret) continue;
+      source.mask(value);
+      // The value is used trimmed: that is the string that must never be shown.
+      if (value.trim() !== value) source.mask(value.trim());
+    }
     for (const [key, value] of Object.entries(raw)) {
       const s = spec[key];
       if (!s) throw new UserError(`${source.name(key)} is not an input of this action`);
