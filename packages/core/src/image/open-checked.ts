@@ -18,7 +18,10 @@ export function openChecked(e: LayerEntry): number {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO swapped in must not hang the open; a regular file ignores the flag.
-    fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    fd = fs.openSync(
+      source,
+      fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0),
+    );
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw changed(e, code === 'ELOOP' ? 'it is now a symlink' : `it can no longer be opened (${code})`);
@@ -28,7 +31,7 @@ export function openChecked(e: LayerEntry): number {
     if (!st.isFile()) throw changed(e, 'it is no longer a regular file');
     if (e.ino !== undefined && (st.ino !== e.ino || st.dev !== e.dev))
       throw changed(e, 'it was replaced by another file');
-    const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    const real = realPathOf(fd, st, e);
     if (e.context !== undefined && !isInside(e.context, real))
       throw new UserError(
         `"${source}" now leads to "${real}", outside the context: a path in the context was swapped while the image was being built`,
@@ -38,6 +41,29 @@ export function openChecked(e: LayerEntry): number {
   } catch (err) {
     fs.closeSync(fd);
     throw err;
+  }
+}
+
+/**
+ * The real path of an open handle, from the kernel (Linux's /proc/self/fd).
+ * Where there is no /proc (macOS runners), the path is resolved again and
+ * must lead to the very file the handle holds (same device and inode): a
+ * swap between the open and this check then shows as another file.
+ */
+function realPathOf(fd: number, st: fs.Stats, e: LayerEntry): string {
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    let real: string;
+    let now: fs.Stats;
+    try {
+      real = fs.realpathSync(e.source!);
+      now = fs.statSync(real);
+    } catch (err) {
+      throw changed(e, `it can no longer be found (${(err as NodeJS.ErrnoException).code})`);
+    }
+    if (now.ino !== st.ino || now.dev !== st.dev) throw changed(e, 'it was replaced by another file');
+    return real;
   }
 }
 
