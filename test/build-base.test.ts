@@ -171,6 +171,8 @@ describe('daemonless build on a real merged-/usr base', () => {
       ).toString(),
     );
     expect(manifest.layers).toHaveLength(3);
+    expect(built.log).toContain('linux/amd64: /lib is /usr/lib in the base (through its symlinks)');
+    expect(built.log).toContain('linux/amd64: /var/run is /run in the base (through its symlinks)');
     const layer = path.join(work, 'ours.tar.gz');
     fs.writeFileSync(layer, await get(`blobs/${manifest.layers[2].digest}`));
     const listing = execFileSync('tar', ['--numeric-owner', '-tvzf', layer], { encoding: 'utf8' })

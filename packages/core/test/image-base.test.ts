@@ -81,6 +81,7 @@ const show = (es: LayerEntry[]) =>
 
 describe('a layer placed on a base', () => {
   it('goes through the base symlinks as a chroot would, keeping them, and takes the base directories as they are', () => {
+    const moves: string[] = [];
     const placed = placeEntries(
       [
         mine('lib', 'dir'),
@@ -98,7 +99,10 @@ describe('a layer placed on a base', () => {
         mine('home/app/.profile'),
       ],
       mergedUsrBase(),
+      (from, to) => moves.push(`${from} -> ${to}`),
     );
+    // Said where each move starts, not for every path below it.
+    expect(moves).toEqual(['lib -> usr/lib', 'var/run -> run']);
     expect(show(placed)).toEqual([
       'dir home 755 0:0',
       'dir home/app 700 1000:1000',

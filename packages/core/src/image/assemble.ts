@@ -107,7 +107,9 @@ async function writeLayers(
         trees.set(key, tree);
       }
     }
-    const placed = placeEntries(plan.entries, tree);
+    const placed = placeEntries(plan.entries, tree, (from, to) =>
+      log.info(`${formatPlatform(platforms[i]!)}: /${from} is /${to} in the base (through its symlinks)`),
+    );
     const key = JSON.stringify(placed.map(({ source: _s, context: _c, dev: _d, ino: _i, ...e }) => e));
     let layer = byPlacement.get(key);
     if (!layer) {

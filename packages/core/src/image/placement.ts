@@ -26,7 +26,11 @@ const MAX_LINKS = 40;
  *
  * On scratch (no tree) the entries are returned as they are.
  */
-export function placeEntries(entries: readonly LayerEntry[], base: BaseTree | undefined): LayerEntry[] {
+export function placeEntries(
+  entries: readonly LayerEntry[],
+  base: BaseTree | undefined,
+  onMove?: (from: string, to: string) => void,
+): LayerEntry[] {
   if (!base) return [...entries];
   const moved = new Map<string, string>();
   const out = new Map<string, LayerEntry>();
@@ -34,6 +38,9 @@ export function placeEntries(entries: readonly LayerEntry[], base: BaseTree | un
   for (const e of entries) {
     const to = resolvePath(base, e.path, e.type === 'dir');
     moved.set(e.path, to);
+    const parent = e.path.slice(0, Math.max(0, e.path.lastIndexOf('/')));
+    // Said once, where the move starts: /lib -> /usr/lib, not every path below it.
+    if (to !== e.path && (moved.get(parent) ?? parent) === parent) onMove?.(e.path, to);
     if (to === '') continue; // the root itself: never an entry of ours
     const prev = out.get(to);
     if (prev) {
