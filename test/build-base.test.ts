@@ -21,6 +21,7 @@ const sha256hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 let registry: RunningService;
 let work: string;
 let baseImage: string;
+let mixedBase: string;
 const cleanup: (() => unknown)[] = [];
 
 function layerOf(dir: string, file: string): { gz: Buffer; diffId: string } {
@@ -35,9 +36,13 @@ function layerOf(dir: string, file: string): { gz: Buffer; diffId: string } {
   return { gz, diffId: `sha256:${sha256hex(tar)}` };
 }
 
-/** An OCI image layout with the given layers and config, pushed by skopeo to `ref`. */
-function pushBase(layers: { gz: Buffer; diffId: string }[], ref: string): void {
-  const layout = path.join(work, 'layout');
+/**
+ * An OCI image layout pushed by skopeo to `ref`: one image per entry of
+ * `images` (its architecture and layers), under an index when there are
+ * several.
+ */
+function pushBase(images: { arch: string; layers: { gz: Buffer; diffId: string }[] }[], ref: string): void {
+  const layout = fs.mkdtempSync(path.join(work, 'layout-'));
   const blobs = path.join(layout, 'blobs/sha256');
   fs.mkdirSync(blobs, { recursive: true });
   const put = (b: Buffer) => {
@@ -45,41 +50,60 @@ function pushBase(layers: { gz: Buffer; diffId: string }[], ref: string): void {
     fs.writeFileSync(path.join(blobs, hex), b);
     return { digest: `sha256:${hex}`, size: b.length };
   };
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: 'amd64',
-      os: 'linux',
-      config: { User: 'app', Env: ['PATH=/usr/bin:/bin'], WorkingDir: '/home/app', Cmd: ['sh'] },
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-      history: layers.map(() => ({ created_by: 'test base' })),
-    }),
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
+  const manifests = images.map(({ arch, layers }) => {
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: arch,
+        os: 'linux',
+        config: { User: 'app', Env: ['PATH=/usr/bin:/bin'], WorkingDir: '/home/app', Cmd: ['sh'] },
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+        history: layers.map(() => ({ created_by: 'test base' })),
+      }),
+    );
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(config) },
+        layers: layers.map((l) => ({
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          ...put(l.gz),
+        })),
+      }),
+    );
+    return {
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(config) },
-      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...put(l.gz) })),
-    }),
-  );
-  const m = put(manifest);
+      ...put(manifest),
+      platform: { os: 'linux', architecture: arch },
+    };
+  });
+  const top =
+    manifests.length === 1
+      ? manifests[0]!
+      : {
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          ...put(
+            Buffer.from(
+              JSON.stringify({
+                schemaVersion: 2,
+                mediaType: 'application/vnd.oci.image.index.v1+json',
+                manifests,
+              }),
+            ),
+          ),
+        };
   fs.writeFileSync(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   fs.writeFileSync(
     path.join(layout, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...m,
-          annotations: { 'org.opencontainers.image.ref.name': 'base' },
-        },
-      ],
+      manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': 'base' } }],
     }),
   );
   execFileSync('skopeo', [
     'copy',
     '--quiet',
+    '--all',
     '--dest-tls-verify=false',
     `oci:${layout}:base`,
     `docker://${ref}`,
@@ -119,7 +143,21 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(l2, 'etc/motd'), 'second layer\n');
   fs.writeFileSync(path.join(l2, 'usr/lib/.wh.old.so'), '');
   baseImage = `${registry.host}/real/base:1`;
-  pushBase([layerOf(l1, path.join(work, 'l1.tar.gz')), layerOf(l2, path.join(work, 'l2.tar.gz'))], baseImage);
+  const merged = [layerOf(l1, path.join(work, 'l1.tar.gz')), layerOf(l2, path.join(work, 'l2.tar.gz'))];
+  pushBase([{ arch: 'amd64', layers: merged }], baseImage);
+  // An index whose arm64 image has a real /lib directory (0750): the two platforms place /lib/x differently.
+  const l3 = path.join(work, 'l3');
+  fs.mkdirSync(path.join(l3, 'lib'), { recursive: true });
+  fs.chmodSync(path.join(l3, 'lib'), 0o750);
+  fs.writeFileSync(path.join(l3, 'lib/os-release'), 'ID=split-usr\n');
+  mixedBase = `${registry.host}/real/mixed:1`;
+  pushBase(
+    [
+      { arch: 'amd64', layers: merged },
+      { arch: 'arm64', layers: [layerOf(l3, path.join(work, 'l3.tar.gz'))] },
+    ],
+    mixedBase,
+  );
 });
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
@@ -256,5 +294,49 @@ describe('daemonless build on a real merged-/usr base', () => {
     }
     const tags = await fetch(`http://${registry.host}/v2/real/refused/tags/list`);
     expect(tags.status).toBe(404);
+  });
+
+  it("places the layer on each platform of an index as that platform's base has it", async () => {
+    const ctx = path.join(work, 'ctx');
+    const r = await runAction('build', {
+      image: `${registry.host}/real/mixed-app`,
+      context: ctx,
+      base: mixedBase,
+      'source-date-epoch': '1700000000',
+      files: 'check.sh:/lib/anew/check.sh',
+    });
+    expect(r.code, r.log).toBe(0);
+    const get = async (p: string, accept: string) =>
+      Buffer.from(
+        await (
+          await fetch(`http://${registry.host}/v2/real/mixed-app/${p}`, { headers: { accept } })
+        ).arrayBuffer(),
+      );
+    const index = JSON.parse(
+      (await get(`manifests/${r.outputs['digest']}`, 'application/vnd.oci.image.index.v1+json')).toString(),
+    );
+    const listings: Record<string, string[]> = {};
+    for (const d of index.manifests) {
+      const m = JSON.parse(
+        (await get(`manifests/${d.digest}`, 'application/vnd.oci.image.manifest.v1+json')).toString(),
+      );
+      const file = path.join(work, `mixed-${d.platform.architecture}.tar.gz`);
+      fs.writeFileSync(file, await get(`blobs/${m.layers.at(-1).digest}`, '*/*'));
+      listings[d.platform.architecture] = execFileSync('tar', ['--numeric-owner', '-tvzf', file], {
+        encoding: 'utf8',
+      })
+        .trim()
+        .split('\n')
+        .map((l) => `${l.split(/\s+/)[0]} ${l.split(/\s+/).slice(5).join(' ')}`);
+    }
+    expect(listings).toEqual({
+      amd64: [
+        'drwxr-xr-x usr/',
+        'drwxr-xr-x usr/lib/',
+        'drwxr-xr-x usr/lib/anew/',
+        '-rw-r--r-- usr/lib/anew/check.sh',
+      ],
+      arm64: ['drwxr-x--- lib/', 'drwxr-xr-x lib/anew/', '-rw-r--r-- lib/anew/check.sh'],
+    });
   });
 });
