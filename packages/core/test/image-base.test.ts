@@ -14,6 +14,7 @@ import {
   readTar,
   resolveContext,
   type TarEntry,
+  TarHeaderReader,
   tarHeader,
   writeLayer,
 } from '@anew/core/image';
@@ -203,6 +204,12 @@ describe('the base tree', () => {
         '.',
       ]);
       const got = readTar(tar);
+      // Fed in uneven pieces, as a gunzip stream hands them over, it reads the same.
+      const pieces: TarEntry[] = [];
+      const reader = new TarHeaderReader((e) => pieces.push(e));
+      for (let at = 0, n = 1; at < tar.length; at += n, n = (n * 7) % 1031)
+        reader.push(tar.subarray(at, at + n));
+      expect(pieces).toEqual(got);
       const byPath = new Map(got.map((e) => [e.path, e]));
       expect(byPath.get(long)?.type).toBe('0');
       expect(byPath.get('tmp')).toMatchObject({

@@ -117,9 +117,11 @@ export class TarHeaderReader {
       return;
     }
     const type = h[156] === 0 ? '0' : String.fromCharCode(h[156]!);
-    const size = this.pax['size'] !== undefined ? Number(this.pax['size']) : numeric(h, 124, 12);
+    const meta = type === 'x' || type === 'L' || type === 'K';
+    // A PAX size belongs to the entry after the record, never to another record.
+    const size = !meta && this.pax['size'] !== undefined ? Number(this.pax['size']) : numeric(h, 124, 12);
     const padded = Math.ceil(size / BLOCK) * BLOCK;
-    if (type === 'x' || type === 'L' || type === 'K') {
+    if (meta) {
       this.record = { type, size, padded, parts: [], got: 0 };
       if (padded === 0) {
         this.record = undefined;
