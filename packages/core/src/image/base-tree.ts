@@ -19,9 +19,19 @@ export async function readBaseTree(
   layers: readonly Descriptor[],
 ): Promise<BaseTree> {
   const tree: BaseTree = new Map();
-  for (const d of layers) {
+  // The next layer downloads while this one is read; one ahead only, so that no more than two
+  // compressed layers are in memory at once.
+  const fetchLayer = (i: number) => {
+    const p = layers[i] ? client.getBlob(repo, layers[i]!.digest, layers[i]!.size) : undefined;
+    // Awaited in its turn; marked handled now, so a failure while this one is read is no crash.
+    p?.catch(() => {});
+    return p;
+  };
+  let next = fetchLayer(0);
+  for (const [i, d] of layers.entries()) {
+    const bytes = (await next)!;
+    next = fetchLayer(i + 1);
     const entries: TarEntry[] = [];
-    const bytes = await client.getBlob(repo, d.digest, d.size);
     await untar(bytes, d, (e) => entries.push(e));
     applyLayer(tree, entries);
   }
