@@ -25,10 +25,7 @@ export class DigestMismatchError extends Error {
 
 /** An answer worth another try later: the registry was busy or unreachable, not wrong. */
 export function isTransientRegistryError(e: unknown): e is RegistryError {
-  return (
-    e instanceof RegistryError &&
-    (e.status >= 500 || e.status === 429 || e.code === 'UNREACHABLE' || e.code === 'DIGEST_MISMATCH')
-  );
+  return e instanceof RegistryError && (e.status >= 500 || e.status === 429 || e.code === 'UNREACHABLE');
 }
 
 /** Parses the distribution error body: {"errors":[{"code","message","detail"}]}. */

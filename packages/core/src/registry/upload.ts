@@ -11,7 +11,12 @@ import { deadlineFor, pullScope, pushScope, type Transport } from './transport.t
  */
 export interface BlobSource {
   slice(start: number, end: number): Promise<Body>;
-  /** Called when every byte has been handed out, before the upload is committed: throws when they do not hash to the digest. */
+  /**
+   * Called once every byte has been sent: throws when they did not hash to
+   * the digest. Chunked uploads call it before the commit; a one-request
+   * upload is its own commit, so a source that streams must also refuse to
+   * release its last byte before it has checked the hash.
+   */
   finish?(): void;
 }
 
@@ -107,9 +112,8 @@ export class Uploader {
     size: number,
     source: BlobSource,
   ): Promise<void> {
-    const body = await source.slice(0, size);
+    await this.commit(repo, location, digest, await source.slice(0, size), size);
     source.finish?.();
-    await this.commit(repo, location, digest, body, size);
   }
 
   private async commit(repo: Reference, location: string, digest: Digest, body: Body, size: number) {
