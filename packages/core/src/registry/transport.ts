@@ -110,7 +110,10 @@ export class Transport {
   /** An exchange whose body is read (within the call's limit) and verified. */
   request(repo: Reference, c: Call): Promise<HttpResponse> {
     return this.exchange(repo, c, async (res) => {
-      const body = await readBody(res, c.limit ?? DOCUMENT_LIMIT);
+      // A HEAD's Content-Length is the size of what a GET would send (a blob's, say); it has no body.
+      let body: Buffer = Buffer.alloc(0);
+      if (c.method === 'HEAD') discard(res);
+      else body = await readBody(res, c.limit ?? DOCUMENT_LIMIT);
       const r = { status: res.status, headers: res.headers, body, url: res.url };
       c.verify?.(r);
       return r;
