@@ -147,7 +147,7 @@ export class Transport {
             url,
             headers: { ...c.headers, ...(authorization ? { authorization } : {}) },
             body: c.body,
-            deadlineMs: c.deadlineMs,
+            deadlineMs: c.deadlineMs ?? deadlineFor(Math.max(c.limit ?? DOCUMENT_LIMIT, bodySize(c.body))),
           });
           if (REDIRECTS.has(res.status) && (c.method === 'GET' || c.method === 'HEAD')) {
             discard(res);
@@ -282,6 +282,11 @@ function redirectTarget(repo: Reference, from: string, location: string | undefi
     );
   }
   return to.toString();
+}
+
+function bodySize(body: Body | undefined): number {
+  if (!body) return 0;
+  return Buffer.isBuffer(body) ? body.length : body.size;
 }
 
 export function retryAfter(res: Pick<HttpResponse, 'headers'>): number | undefined {
