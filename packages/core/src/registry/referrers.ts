@@ -130,14 +130,18 @@ export class Referrers {
     };
     const tag = fallbackTag(json.subject.digest);
     let confirmations = 0;
+    /** The longest read-then-write this writer has seen: other writers' writes take about as long. */
+    let slowest = 0;
     let failures = 0;
     for (let round = 0; round < 60; round++) {
+      const readAt = Date.now();
       const current = await this.readTagIndex(repo, json.subject.digest);
       if (current.manifests.some((d) => d.digest === digest)) {
         if (++confirmations >= 3) return digest;
-        // Spread over most of a second: a writer that read before our write and writes after it
-        // shows up within that time, unless its PUT is held in flight longer (see docs/registry.md).
-        await sleep(200 + randomInt(200));
+        // Spread over at least most of a second, longer when the registry is slow: a writer that
+        // read before our write and writes after it shows up within that time, unless its PUT is
+        // held in flight longer still (see docs/registry.md).
+        await sleep(Math.min(5_000, Math.max(200, 2 * slowest)) + randomInt(200));
         continue;
       }
       confirmations = 0;
@@ -169,6 +173,7 @@ export class Referrers {
         await this.t.backoff(failures, `PUT ${tag}: ${e.message}`, e.retryAfterMs);
         continue;
       }
+      slowest = Math.max(slowest, Date.now() - readAt);
       await sleep(20 + randomInt(80));
     }
     throw new RegistryError(
