@@ -9,8 +9,8 @@ import { BlobReader } from './blob-reader.ts';
 import { type CredentialMap, CredentialStore } from './credentials.ts';
 import { DigestMismatchError, RegistryError } from './errors.ts';
 import { type Body, type HttpResponse, MiB } from './http.ts';
-import { MANIFEST_ACCEPT } from './media-types.ts';
-import { type Descriptor, nextLink, Referrers } from './referrers.ts';
+import { type Descriptor, MANIFEST_ACCEPT } from './media-types.ts';
+import { nextLink, Referrers } from './referrers.ts';
 import {
   DOCUMENT_LIMIT,
   deadlineFor,
@@ -22,7 +22,8 @@ import {
 import type { BlobSource } from './upload.ts';
 import { Uploader } from './upload.ts';
 
-export { type Descriptor, fallbackTag, type Platform } from './referrers.ts';
+export type { Descriptor, Platform } from './media-types.ts';
+export { fallbackTag } from './referrers.ts';
 export { type RetryOptions, registryScheme } from './transport.ts';
 
 export interface Manifest {

@@ -135,7 +135,7 @@ export function readBody(res: HttpStream, limit: number, truncate = false): Prom
       size += c.length;
     });
     res.body.on('error', (e) => finish(e));
-    // A body cut short ends in 'close' without being complete; open() turns a short one into an error.
+    // A body cut short of its Content-Length (a dropped connection) closes without being complete.
     res.body.on('end', () => setImmediate(() => finish(res.body.errored ?? undefined)));
     res.body.on('close', () =>
       finish(res.body.errored ?? (res.body.complete ? undefined : fault('response aborted', 'ECONNRESET'))),

@@ -3,24 +3,8 @@ import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import { isTransientRegistryError, RegistryError } from './errors.ts';
 import type { HttpResponse } from './http.ts';
-import { MediaType } from './media-types.ts';
+import { type Descriptor, MediaType } from './media-types.ts';
 import { pullScope, pushScope, sleep, type Transport } from './transport.ts';
-
-export interface Platform {
-  architecture: string;
-  os: string;
-  variant?: string;
-  'os.version'?: string;
-}
-
-export interface Descriptor {
-  mediaType: string;
-  digest: Digest;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  platform?: Platform;
-}
 
 /** The tag-schema fallback for registries without the referrers API: `sha256-<hex>`. */
 export function fallbackTag(subject: Digest): string {
