@@ -9,6 +9,8 @@ import { MediaType, RegistryClient, sha256 } from '@anew/core/registry';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../../test/helpers/fault-proxy.ts';
 import { services } from '../../../../test/helpers/services.ts';
+import { nextLink } from '../../src/registry/referrers.ts';
+import { received } from '../../src/registry/upload.ts';
 
 /**
  * The transport against the real registry behind a fault proxy, and against
@@ -282,5 +284,28 @@ describe('a blob copied across registries', () => {
     const gets = proxy.log.filter((e) => e.method === 'GET' && e.path.includes('/blobs/'));
     expect(gets).toHaveLength(2);
     expect(gets[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+  });
+});
+
+describe('protocol headers', () => {
+  it.each([
+    ['0-0', 0, 0],
+    ['0-0', 1, 1],
+    ['0-99', 0, 100],
+    ['bytes=0-65535', 0, 65536],
+    ['', 0, undefined],
+    ['5-9', 0, undefined],
+  ])('Range "%s" (at least %i known) is %s bytes held', (range, atLeast, held) => {
+    expect(received({ headers: range ? { range } : {} }, atLeast)).toBe(held);
+  });
+
+  it.each([
+    ['</v2/a/tags/list?n=2&last=b>; rel="next"', 'http://r/v2/a/tags/list?n=2&last=b'],
+    ['<https://other/v2/a/referrers/x?page=2>; rel=next', 'https://other/v2/a/referrers/x?page=2'],
+    ['</p1>; rel="prev", </p3>; rel="next"', 'http://r/p3'],
+    ['</p1>; rel="prev"', undefined],
+    ['', undefined],
+  ])('Link %j leads to %s', (link, next) => {
+    expect(nextLink({ headers: link ? { link } : {}, url: 'http://r/v2/a/tags/list' })).toBe(next);
   });
 });
