@@ -26,6 +26,9 @@ export class BlobReader implements BlobSource {
   private at = 0;
   private leftover: Buffer | undefined;
   private failures = 0;
+  /** Each stream handed out gets the next number; only the newest may read the download. */
+  private generation = 0;
+  private active = false;
 
   constructor(
     private readonly t: Transport,
@@ -65,35 +68,46 @@ export class BlobReader implements BlobSource {
 
   private async *bytes(start: number, end: number): AsyncGenerator<Buffer> {
     if (this.mismatch) throw this.mismatch;
-    let p = start;
-    while (p < end) {
-      let chunk: Buffer | undefined;
-      try {
-        if (!this.res || this.at !== p) await this.reopen(p);
-        chunk = await this.next();
-        if (!chunk) throw fault('the blob ended early', 'ETRUNCATED');
-      } catch (e) {
-        this.close();
-        if (!isTransientNetworkError(e) || ++this.failures >= this.t.retry.attempts) throw e;
-        await this.t.backoff(this.failures, `GET blob ${this.digest}: ${(e as Error).message}`);
-        continue;
+    // A request that got its answer before sending its whole body (a 401, an error) leaves its
+    // stream unfinished: stop it, so two streams never read the one download.
+    if (this.active) this.close();
+    const gen = ++this.generation;
+    this.active = true;
+    try {
+      let p = start;
+      while (p < end) {
+        let chunk: Buffer | undefined;
+        try {
+          if (!this.res || this.at !== p) await this.reopen(p);
+          chunk = await this.next();
+          if (!chunk) throw fault('the blob ended early', 'ETRUNCATED');
+        } catch (e) {
+          if (gen !== this.generation) return;
+          this.close();
+          if (!isTransientNetworkError(e) || ++this.failures >= this.t.retry.attempts) throw e;
+          await this.t.backoff(this.failures, `GET blob ${this.digest}: ${(e as Error).message}`);
+          continue;
+        }
+        if (gen !== this.generation) return;
+        if (this.at + chunk.length > this.size)
+          throw new RegistryError(
+            `blob ${this.digest} from ${this.repo.name} has more than the ${this.size} bytes its descriptor gives`,
+            0,
+            'DIGEST_MISMATCH',
+          );
+        const take = chunk.length > end - p ? chunk.subarray(0, end - p) : chunk;
+        if (take.length < chunk.length) this.leftover = chunk.subarray(take.length);
+        this.at = p + take.length;
+        if (this.at > this.hashed) {
+          this.hash.update(take.subarray(this.hashed - p));
+          this.hashed = this.at;
+          if (this.hashed === this.size) this.verify();
+        }
+        p = this.at;
+        yield take;
       }
-      if (this.at + chunk.length > this.size)
-        throw new RegistryError(
-          `blob ${this.digest} from ${this.repo.name} has more than the ${this.size} bytes its descriptor gives`,
-          0,
-          'DIGEST_MISMATCH',
-        );
-      const take = chunk.length > end - p ? chunk.subarray(0, end - p) : chunk;
-      if (take.length < chunk.length) this.leftover = chunk.subarray(take.length);
-      this.at = p + take.length;
-      if (this.at > this.hashed) {
-        this.hash.update(take.subarray(this.hashed - p));
-        this.hashed = this.at;
-        if (this.hashed === this.size) this.verify();
-      }
-      p = this.at;
-      yield take;
+    } finally {
+      if (gen === this.generation) this.active = false;
     }
   }
 

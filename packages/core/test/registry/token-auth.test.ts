@@ -6,6 +6,7 @@ import { silentLogger } from '@anew/core/log';
 import { parseReference } from '@anew/core/ref';
 import { Authenticator, CredentialStore, parseChallenge, RegistryClient, sha256 } from '@anew/core/registry';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { services } from '../../../../test/helpers/services.ts';
 import { startTokenRegistry, type TokenRegistry } from '../../../../test/helpers/token-registry.ts';
 
 describe('parseChallenge', () => {
@@ -100,6 +101,27 @@ describe('tokens that expire', () => {
     expect(refused).toHaveLength(1);
     expect(await client.getBlob(repo, sha256(big), big.length)).toEqual(big);
     fs.rmSync(path.dirname(file), { recursive: true });
+  });
+
+  it('a token expiring in the middle of a streamed copy does not fail it', async () => {
+    reg = await startTokenRegistry();
+    const from = parseReference(
+      `${services.registry}/anew-test/token-copy-${randomBytes(4).toString('hex')}`,
+    );
+    const to = parseReference(`${reg.host}/acme/copied`);
+    const client = new RegistryClient({
+      credentials: { [reg.host]: { username: reg.username, password: reg.password } },
+      chunkSize: 64 * 1024,
+    });
+    const blob = randomBytes(300 * 1024);
+    await client.pushBlob(from, blob);
+    let patches = 0;
+    reg.onRequest = ({ method }) => {
+      if (method === 'PATCH' && ++patches === 3) reg.expireTokens();
+    };
+    expect(await client.copyBlob(from, to, { digest: sha256(blob), size: blob.length })).toBe('copied');
+    expect(reg.exchanges.filter((e) => e.method === 'PATCH' && e.status === 401)).toHaveLength(1);
+    expect(await client.getBlob(to, sha256(blob), blob.length)).toEqual(blob);
   });
 
   it('renews a token before its expires_in runs out instead of sending it expired', async () => {

@@ -1,0 +1,2 @@
+import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
+import{a}from"./chunk-FTYLPOEO.mjs";import"./chunk-B5EC5DLM.mjs";import"./chunk-IHACKPDG.mjs";import"./chunk-FJ7FD7LA.mjs";import"./chunk-3TZJMKZD.mjs";import"./chunk-YY3OUP6P.mjs";import"./chunk-T2GCW5GF.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-3DK2FSFK.mjs";import"./chunk-FWRC26AD.mjs";export{a as default};
