@@ -130,13 +130,13 @@ async function withBuildDeps<T>(
   const { request, credential } = inputs;
   const registry = request.repo.registry;
   const exec = new Exec(log);
+  const credentials = credential ? { [registry]: credential } : undefined;
+  // One store for the run, so a credential helper runs once per registry.
+  const credentialStore = new CredentialStore(credentials);
   // Read the docker config now, so an unreadable one fails before anything is pushed.
-  if (!credential) await new CredentialStore().get(registry);
+  if (!credential) await credentialStore.get(registry);
   const epoch = inputs.sourceDateEpoch ?? (await defaultSourceDateEpoch(exec, request.context));
-  const client = new RegistryClient({
-    log,
-    credentials: credential ? { [registry]: credential } : undefined,
-  });
+  const client = new RegistryClient({ log, credentials, credentialStore });
   const tmpDir = fs.mkdtempSync(
     path.join(process.env['RUNNER_TEMP'] || fs.realpathSync('/tmp'), 'anew-build-'),
   );
