@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { answer, cli } from './fixtures/apps/world.ts';
 import { repoRoot } from './helpers/action.ts';
 import { freePort, services } from './helpers/services.ts';
 
@@ -28,40 +28,18 @@ function demo() {
   });
 }
 
-function get(url: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => {
-          body += c;
-        });
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject),
-  );
-}
-
 afterAll(() => {
   // What the demo leaves live: its targets and its route.
-  spawnSync(
-    process.execPath,
-    [
-      path.join(repoRoot, 'dist/cli/index.cjs'),
-      'cleanup',
-      '--app',
-      'sample-app',
-      '--environment',
-      environment,
-      '--all',
-      '--docker-host',
-      services.dockerHost,
-      '--router-url',
-      services.caddyAdmin,
-    ],
-    { encoding: 'utf8' },
-  );
+  cli([
+    'cleanup',
+    '--app',
+    'sample-app',
+    '--environment',
+    environment,
+    '--all',
+    '--router-url',
+    services.caddyAdmin,
+  ]);
 });
 
 describe('npm run demo', () => {
@@ -82,6 +60,6 @@ describe('npm run demo', () => {
     expect(row(second.stdout, 'deploy and flip v1')).toMatch(/is live already: not redeployed/);
     expect(row(second.stdout, 'roll back to v1')).toMatch(/v1 takes all traffic again/);
 
-    expect(await get(`http://127.0.0.1:${port}/`)).toContain('<h1>Hello from anew</h1>');
+    expect(await answer(`http://127.0.0.1:${port}/`)).toMatch(/^200 [\s\S]*<h1>Hello from anew<\/h1>/);
   });
 });

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answer } from './fixtures/apps/world.ts';
 import { type MockSigstore, startMockSigstore } from './fixtures/sigstore/mock-sigstore.ts';
 import { repoRoot, runAction } from './helpers/action.ts';
 import { freePort, services } from './helpers/services.ts';
@@ -27,21 +27,6 @@ let workspace: string;
 let port: number;
 const repository = `acme/readme-${process.pid}`;
 const app = `readme-${process.pid}`;
-
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) =>
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => {
-          body += c;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on('error', reject),
-  );
-}
 
 function context(sha: string): WorkflowContext {
   const workflowRef = `${repository}/.github/workflows/release.yml@refs/heads/main`;
@@ -124,8 +109,8 @@ describe('README workflow examples, run as written', () => {
     ]);
     const deploy = results.find((r) => r.id === 'deploy')!.run!;
     expect(deploy.log).toMatch(/Provenance|verified/i);
-    const site = await get(`http://127.0.0.1:${port}/`);
-    expect(site).toEqual({ status: 200, body: '<h1>readme</h1>\n' });
+    const site = await answer(`http://127.0.0.1:${port}/`);
+    expect(site).toBe('200 <h1>readme</h1>');
     // The tag the example asks for points at the built digest.
     const built = results.find((r) => r.id === 'build')!.run!.outputs;
     const tagged = execFileSync(
@@ -146,9 +131,6 @@ describe('README workflow examples, run as written', () => {
     fs.writeFileSync(path.join(workspace, 'site/index.html'), '<h1>readme, shipped</h1>\n');
     const results = await runSteps(stepsOf(oneStep), context('2'.repeat(40)));
     expect(results.at(-1)!.run!.outputs['release']).toBeTruthy();
-    expect(await get(`http://127.0.0.1:${port}/`)).toEqual({
-      status: 200,
-      body: '<h1>readme, shipped</h1>\n',
-    });
+    expect(await answer(`http://127.0.0.1:${port}/`)).toBe('200 <h1>readme, shipped</h1>');
   });
 });
