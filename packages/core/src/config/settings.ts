@@ -6,7 +6,7 @@ import { UserError } from '../errors/index.ts';
  * the typed value, so the three can never disagree.
  */
 export interface Settings {
-  target: 'docker';
+  target: 'docker' | 'kubernetes';
   'docker-host': string[];
   network: string;
   port: number;
@@ -18,7 +18,7 @@ export interface Settings {
   memory: string | undefined;
   cpus: string | undefined;
   'require-provenance': boolean;
-  router: 'caddy';
+  router: 'caddy' | 'kubernetes-service' | 'gateway-api';
   'router-url': string;
   hosts: string[];
   listen: string;
@@ -27,6 +27,15 @@ export interface Settings {
   /** milliseconds */
   interval: number;
   'max-error-rate': number;
+  /** Kubernetes: a kubeconfig path or content (a secret); empty: KUBECONFIG, ~/.kube/config or in-cluster. */
+  kubeconfig: string;
+  /** Kubernetes: a context of the kubeconfig; empty: its current one. */
+  'kube-context': string;
+  namespace: string;
+  /** Kubernetes: pods per release. */
+  replicas: number;
+  /** gateway-api: the Gateway the HTTPRoute attaches to, namespace/name. */
+  gateway: string;
 }
 
 export type SettingKey = keyof Settings;
@@ -52,6 +61,11 @@ export const DEFAULT_SETTINGS: Settings = {
   steps: [10, 50, 100],
   interval: 30_000,
   'max-error-rate': 0.01,
+  kubeconfig: '',
+  'kube-context': '',
+  namespace: 'default',
+  replicas: 1,
+  gateway: '',
 };
 
 /** A value as it comes from YAML (already schema-checked) or a string from an input or option. */
@@ -101,7 +115,7 @@ function env(v: Raw, what: string): Record<string, string> {
 }
 
 const parsers: { [K in SettingKey]: (v: Raw, what: string) => Settings[K] } = {
-  target: (v, w) => oneOf(v, w, ['docker'] as const),
+  target: (v, w) => oneOf(v, w, ['docker', 'kubernetes'] as const),
   'docker-host': (v) => list(v, false),
   network: (v) => String(v).trim(),
   port: (v, w) => int(v, w, 1, 65535),
@@ -118,7 +132,7 @@ const parsers: { [K in SettingKey]: (v: Raw, what: string) => Settings[K] } = {
     if (['false', 'no', 'off', '0'].includes(s)) return false;
     return fail(w, v, 'Use true or false');
   },
-  router: (v, w) => oneOf(v, w, ['caddy'] as const),
+  router: (v, w) => oneOf(v, w, ['caddy', 'kubernetes-service', 'gateway-api'] as const),
   'router-url': (v, w) =>
     /^https?:\/\/[^/]/.test(String(v)) ? String(v).trim() : fail(w, v, 'Use e.g. http://127.0.0.1:2019'),
   hosts: (v) => list(v, true),
@@ -142,6 +156,14 @@ const parsers: { [K in SettingKey]: (v: Raw, what: string) => Settings[K] } = {
       fail(w, v, 'Use a share from 0 to 1, e.g. 0.01 or 1%');
     return n;
   },
+  kubeconfig: (v) => String(v).trim(),
+  'kube-context': (v) => String(v).trim(),
+  namespace: (v, w) =>
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(String(v).trim())
+      ? String(v).trim()
+      : fail(w, v, 'Use a Kubernetes namespace name: lower-case letters, digits and -'),
+  replicas: (v, w) => int(v, w, 1, 1000),
+  gateway: (v) => String(v).trim(),
 };
 
 export function parseSetting<K extends SettingKey>(key: K, value: Raw, what: string): Settings[K] {

@@ -131,6 +131,14 @@ async function startHealthy(
       cpus: settings.cpus,
     });
     started.push(target);
+    if (engine.waitReady) {
+      infra.log.info(
+        `Waiting for the rollout of ${name} in ${engine.id} (up to ${settings['health-timeout'] / 1000} s)`,
+      );
+      const why = await engine.waitReady(target, settings['health-timeout']);
+      if (why === undefined) return target;
+      throw new UserError(`${name} in ${engine.id} did not become ready: ${why}`);
+    }
     const url = `${target.url}${meta.healthPath}`;
     infra.log.info(`Waiting for ${url} on ${engine.id} (up to ${settings['health-timeout'] / 1000} s)`);
     let exited = false;
