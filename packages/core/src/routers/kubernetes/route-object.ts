@@ -1,6 +1,6 @@
 import { UserError } from '../../errors/index.ts';
 import { type KubeApi, KubeApiError, type KubeObject } from '../../targets/kubernetes/index.ts';
-import { SELECT } from '../../targets/kubernetes/objects.ts';
+import { requireServiceName, SELECT } from '../../targets/kubernetes/objects.ts';
 import { RouteConflictError, type RouteSpec, type RouteState } from '../index.ts';
 
 /** The annotation that makes a Service or HTTPRoute describe itself: backends, hosts and history, for rollback. */
@@ -95,6 +95,7 @@ export abstract class KubeRouteObject {
   async write(spec: RouteSpec, expected: RouteState | undefined): Promise<RouteState> {
     const name = this.objectName(spec.app, spec.environment);
     const where = `${this.kind} ${this.namespace}/${name}`;
+    requireServiceName(name, `the ${this.kind} of ${spec.app}/${spec.environment}`);
     const current = expected ? await this.readObject(spec.app, spec.environment) : undefined;
     if (expected && current?.['metadata']?.['resourceVersion'] !== expected.version)
       throw new RouteConflictError(`${where} changed since it was read`);

@@ -85,6 +85,7 @@ export function releaseObjects(
   spec: StartSpec & { replicas: number; namespace: string; progressDeadlineSeconds: number },
 ): ReleaseObjects {
   requireDigestImage(spec.meta.image);
+  requireServiceName(spec.name, 'the release');
   const labels = {
     ...releaseLabels(spec.meta),
     [SELECT.digest]: shortDigest(spec.meta.digest),
@@ -142,4 +143,13 @@ export function releaseObjects(
       },
     },
   };
+}
+
+/** Services are named by DNS-1035 labels: checked here so a bad name fails before anything is written. */
+export function requireServiceName(name: string, what: string): void {
+  if (!/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name))
+    throw new UserError(
+      `${what} would be named "${name}", which Kubernetes refuses (lower-case letters, digits and -, at most 63 characters)`,
+      'Use a shorter, lower-case app or environment name',
+    );
 }
