@@ -8,6 +8,7 @@ import {
   type Infra,
   infraFor,
   prune,
+  retireEnvironment,
   rollback,
   status,
 } from '../packages/core/src/release/index.ts';
@@ -303,6 +304,60 @@ describe('kubernetes driver against the stand-in API server', () => {
     expect(env!.drift.join('\n')).toMatch(
       new RegExp(`route sends traffic to the pods of release ${r2!.release}`),
     );
+  });
+});
+
+describe('kubernetes: a namespace per pull request', () => {
+  let api: KubeStandIn;
+  beforeEach(async () => {
+    api = await startKubeApi({ namespaces: ['default', 'web-pr-8'] });
+  });
+  afterEach(async () => {
+    expect(api.rejected).toEqual([]);
+    await api.close();
+  });
+
+  it('deploy creates the preview namespace, cleanup with all removes it; one the cluster had stays', async () => {
+    const lines: string[] = [];
+    const settings: Settings = {
+      ...DEFAULT_SETTINGS,
+      target: 'kubernetes',
+      router: 'kubernetes-service',
+      kubeconfig: api.kubeconfig(),
+      namespace: 'web-{env}',
+    };
+    const infra = infraFor(settings, new ConsoleLogger((l) => lines.push(l)));
+    (infra.engines[0] as unknown as { pollMs: number }).pollMs = 5;
+    for (const environment of ['pr-7', 'pr-8']) {
+      const d = await deploy(infra, {
+        image: image('a'),
+        app: 'web',
+        environment,
+        settings,
+        run: run as never,
+        dryRun: false,
+      });
+      await flip(infra, { app: 'web', environment, to: d.target, settings, dryRun: false });
+      expect(
+        api.get('v1/services', `web-${environment}`, `web-${environment}`)!.spec.selector['dev.anew.release'],
+      ).toBe(d.release);
+    }
+    expect(api.get('v1/namespaces', '', 'web-pr-7')!.metadata.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'anew',
+      'dev.anew.environment': 'pr-7',
+    });
+    // status finds the preview anew made (the cluster's own namespace is not searched without its environment).
+    expect((await status(infra, { app: 'web' })).map((e) => e.environment)).toContain('pr-7');
+
+    for (const environment of ['pr-7', 'pr-8']) {
+      const res = await retireEnvironment(infra, { app: 'web', environment });
+      expect(res.route).toBe(true);
+    }
+    expect(api.get('v1/namespaces', '', 'web-pr-7')).toBeUndefined();
+    // A namespace anew did not make is the cluster's: emptied of anew's objects, kept.
+    expect(api.get('v1/namespaces', '', 'web-pr-8')).toBeDefined();
+    expect(api.list('apps/v1/deployments', 'web-pr-8')).toEqual([]);
+    expect(api.list('v1/services', 'web-pr-8')).toEqual([]);
   });
 });
 

@@ -158,10 +158,15 @@ const parsers: { [K in SettingKey]: (v: Raw, what: string) => Settings[K] } = {
   },
   kubeconfig: (v) => String(v).trim(),
   'kube-context': (v) => String(v).trim(),
+  // {env} gives each environment (a pull request's preview) a namespace anew creates and removes.
   namespace: (v, w) =>
-    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(String(v).trim())
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(String(v).trim().replaceAll('{env}', 'x'))
       ? String(v).trim()
-      : fail(w, v, 'Use a Kubernetes namespace name: lower-case letters, digits and -'),
+      : fail(
+          w,
+          v,
+          'Use a Kubernetes namespace name (lower-case letters, digits and -), optionally with {env}',
+        ),
   replicas: (v, w) => int(v, w, 1, 1000),
   gateway: (v) => String(v).trim(),
 };

@@ -74,6 +74,8 @@ export interface TargetEngine {
    * until it is ready, and returns why not. Absent: anew probes `url`.
    */
   waitReady?(target: Target, timeoutMs: number): Promise<string | undefined>;
+  /** Removes what the engine made for an environment besides its targets (a preview's namespace), once they are gone. */
+  retire?(app: string, environment: string): Promise<void>;
 }
 
 /** Label keys on every target; reverse-DNS so they never clash with the user's. */

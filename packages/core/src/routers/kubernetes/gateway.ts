@@ -23,7 +23,7 @@ export function parseGateway(value: string, defaultNamespace: string): { namespa
 export class GatewayRouter extends KubeRouteObject implements Router {
   protected readonly collection = '/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes';
   protected readonly kind = 'HTTPRoute';
-  private readonly gateway: { namespace: string; name: string };
+  private readonly gateway: string;
 
   constructor(api: KubeApi, namespace: string, gateway: string) {
     super(api, namespace);
@@ -32,10 +32,13 @@ export class GatewayRouter extends KubeRouteObject implements Router {
         'router gateway-api needs the gateway setting',
         'Name the Gateway as namespace/name',
       );
-    this.gateway = parseGateway(gateway, namespace);
+    parseGateway(gateway, 'default');
+    this.gateway = gateway;
   }
 
   protected render(spec: RouteSpec, current: KubeObject | undefined): KubeObject {
+    // Without a namespace, the Gateway is in the route's own.
+    const gateway = parseGateway(this.gateway, this.nsOf(spec.environment));
     return {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'HTTPRoute',
@@ -45,8 +48,8 @@ export class GatewayRouter extends KubeRouteObject implements Router {
           {
             group: 'gateway.networking.k8s.io',
             kind: 'Gateway',
-            namespace: this.gateway.namespace,
-            name: this.gateway.name,
+            namespace: gateway.namespace,
+            name: gateway.name,
           },
         ],
         ...(spec.hosts.length ? { hostnames: spec.hosts } : {}),
@@ -73,6 +76,6 @@ export class GatewayRouter extends KubeRouteObject implements Router {
     );
     return refs
       .filter((b) => (b['weight'] ?? 1) > 0)
-      .map((b) => serviceAddress(String(b['name']), this.namespace));
+      .map((b) => serviceAddress(String(b['name']), this.nsOf(environment)));
   }
 }

@@ -1,5 +1,11 @@
 import { UserError } from '../../errors/index.ts';
-import { type KubeApi, KubeApiError, type KubeObject } from '../../targets/kubernetes/index.ts';
+import {
+  type KubeApi,
+  KubeApiError,
+  type KubeObject,
+  namespaceFor,
+  namespacesOf,
+} from '../../targets/kubernetes/index.ts';
 import { requireServiceName, SELECT } from '../../targets/kubernetes/objects.ts';
 import { RouteConflictError, type RouteSpec, type RouteState } from '../index.ts';
 
@@ -25,8 +31,13 @@ export abstract class KubeRouteObject {
   /** The object's content for a route; `current` is the live object, whose other fields are kept. */
   protected abstract render(spec: RouteSpec, current: KubeObject | undefined): KubeObject;
 
-  protected base(): string {
-    return this.collection.replace('{ns}', encodeURIComponent(this.namespace));
+  /** The namespace of an environment (the setting, or its `{env}` template filled in). */
+  protected nsOf(environment: string): string {
+    return namespaceFor(this.namespace, environment);
+  }
+
+  protected base(environment: string): string {
+    return this.collection.replace('{ns}', encodeURIComponent(this.nsOf(environment)));
   }
 
   objectName(app: string, environment: string): string {
@@ -38,7 +49,7 @@ export abstract class KubeRouteObject {
     return {
       ...(current?.['metadata'] ?? {}),
       name: this.objectName(app, environment),
-      namespace: this.namespace,
+      namespace: this.nsOf(environment),
       labels: {
         ...(current?.['metadata']?.['labels'] ?? {}),
         [SELECT.app]: app,
@@ -74,7 +85,7 @@ export abstract class KubeRouteObject {
   }
 
   async readObject(app: string, environment: string): Promise<KubeObject | undefined> {
-    return this.api.get(`${this.base()}/${encodeURIComponent(this.objectName(app, environment))}`);
+    return this.api.get(`${this.base(environment)}/${encodeURIComponent(this.objectName(app, environment))}`);
   }
 
   async read(app: string, environment: string): Promise<RouteState | undefined> {
@@ -88,13 +99,27 @@ export abstract class KubeRouteObject {
       [ROUTE_LABEL]: this.kind.toLowerCase(),
     };
     if (app) selector[SELECT.app] = app;
-    const items = await this.api.list(this.base(), selector);
-    return items.map((o) => this.stateOf(o)).filter((s): s is RouteState => s !== undefined);
+    const namespaces = await namespacesOf(this.api, this.namespace, app);
+    const lists = await Promise.all(
+      namespaces.map((ns) =>
+        this.api
+          .list(this.collection.replace('{ns}', encodeURIComponent(ns)), selector)
+          .catch((e: unknown) => {
+            if (e instanceof KubeApiError && e.code === 404) return [];
+            throw e;
+          }),
+      ),
+    );
+    return lists
+      .flat()
+      .map((o) => this.stateOf(o))
+      .filter((s): s is RouteState => s !== undefined);
   }
 
   async write(spec: RouteSpec, expected: RouteState | undefined): Promise<RouteState> {
     const name = this.objectName(spec.app, spec.environment);
-    const where = `${this.kind} ${this.namespace}/${name}`;
+    const ns = this.nsOf(spec.environment);
+    const where = `${this.kind} ${ns}/${name}`;
     requireServiceName(name, `the ${this.kind} of ${spec.app}/${spec.environment}`);
     const current = expected ? await this.readObject(spec.app, spec.environment) : undefined;
     if (expected && current?.['metadata']?.['resourceVersion'] !== expected.version)
@@ -102,11 +127,14 @@ export abstract class KubeRouteObject {
     const body = this.render(spec, current);
     try {
       const out = expected
-        ? await this.api.request('PUT', `${this.base()}/${encodeURIComponent(name)}`, {
+        ? await this.api.request('PUT', `${this.base(spec.environment)}/${encodeURIComponent(name)}`, {
             body: { ...body, metadata: { ...body['metadata'], resourceVersion: expected.version } },
             query: { fieldManager: 'anew' },
           })
-        : await this.api.request('POST', this.base(), { body, query: { fieldManager: 'anew' } });
+        : await this.api.request('POST', this.base(spec.environment), {
+            body,
+            query: { fieldManager: 'anew' },
+          });
       return this.stateOf(out)!;
     } catch (e) {
       if (e instanceof KubeApiError && e.code === 409)
@@ -116,10 +144,7 @@ export abstract class KubeRouteObject {
             : `${where} was created by another writer`,
         );
       if (e instanceof KubeApiError && e.code === 404)
-        throw new UserError(
-          `namespace "${this.namespace}" does not exist in the cluster`,
-          'Create it, or set namespace',
-        );
+        throw new UserError(`namespace "${ns}" does not exist in the cluster`, 'Create it, or set namespace');
       if (e instanceof KubeApiError && e.code === 422)
         throw new UserError(`the cluster refused ${where}: ${e.message}`, 'Check hosts and gateway');
       throw e;
@@ -129,7 +154,7 @@ export abstract class KubeRouteObject {
   async remove(expected: RouteState): Promise<void> {
     const name = this.objectName(expected.app, expected.environment);
     await this.api
-      .request('DELETE', `${this.base()}/${encodeURIComponent(name)}`, {
+      .request('DELETE', `${this.base(expected.environment)}/${encodeURIComponent(name)}`, {
         body: {
           apiVersion: 'v1',
           kind: 'DeleteOptions',
@@ -138,7 +163,9 @@ export abstract class KubeRouteObject {
       })
       .catch((e: unknown) => {
         if (e instanceof KubeApiError && e.code === 409)
-          throw new RouteConflictError(`${this.kind} ${this.namespace}/${name} changed since it was read`);
+          throw new RouteConflictError(
+            `${this.kind} ${this.nsOf(expected.environment)}/${name} changed since it was read`,
+          );
         if (!(e instanceof KubeApiError && e.code === 404)) throw e;
       });
   }

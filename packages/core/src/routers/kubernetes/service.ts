@@ -41,7 +41,7 @@ export class KubeServiceRouter extends KubeRouteObject implements Router {
     const selector = (svc?.['spec']?.['selector'] ?? {}) as Record<string, string>;
     if (!svc || Object.keys(selector).length === 0) return [];
     const deps = await this.api.list(
-      `/apis/apps/v1/namespaces/${encodeURIComponent(this.namespace)}/deployments`,
+      `/apis/apps/v1/namespaces/${encodeURIComponent(this.nsOf(environment))}/deployments`,
       {
         ...selector,
         [SELECT.managedBy]: 'anew',
@@ -50,6 +50,6 @@ export class KubeServiceRouter extends KubeRouteObject implements Router {
     const live = deps.filter((d) => (d['spec']?.['replicas'] ?? 1) > 0);
     if (live.length === 0)
       return [`the pods of release ${selector[SELECT.release] ?? '?'} (Service ${svc['metadata']['name']})`];
-    return live.map((d) => serviceAddress(d['metadata']['name'], this.namespace));
+    return live.map((d) => serviceAddress(d['metadata']['name'], this.nsOf(environment)));
   }
 }

@@ -229,3 +229,30 @@ async function loadConfig(
   for (const secret of [user?.token, user?.password, user?.keyData]) if (secret) log?.setSecret(secret);
   return { server: new URL(cluster.server), options };
 }
+
+/**
+ * A namespace setting with `{env}` (e.g. `web-{env}`) gives each environment
+ * a namespace of its own, a pull request's preview for one: anew creates it
+ * on deploy, labelled as its own, and removes it when the environment is
+ * retired. Without `{env}` the namespace is the cluster's, and must exist.
+ */
+export function perEnvironment(namespace: string): boolean {
+  return namespace.includes('{env}');
+}
+
+export function namespaceFor(namespace: string, environment: string): string {
+  return namespace.replaceAll('{env}', environment);
+}
+
+/** The namespaces an app's environments live in: the one given, or every per-environment one anew made. */
+export async function namespacesOf(api: KubeApi, namespace: string, app?: string): Promise<string[]> {
+  if (!perEnvironment(namespace)) return [namespace];
+  const [before, after] = namespace.split('{env}') as [string, string];
+  const owned = await api.list('/api/v1/namespaces', {
+    'app.kubernetes.io/managed-by': 'anew',
+    ...(app ? { 'dev.anew.app': app } : {}),
+  });
+  return owned
+    .map((n) => String(n['metadata']?.['name']))
+    .filter((n) => n.startsWith(before) && n.endsWith(after) && n.length > before.length + after.length);
+}

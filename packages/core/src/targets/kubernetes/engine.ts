@@ -1,8 +1,23 @@
 import { errorMessage, UserError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
 import { metaFromLabels, type StartSpec, type Target, type TargetEngine } from '../index.ts';
-import { KubeApi, KubeApiError, type KubeConnection, type KubeObject } from './api.ts';
-import { releaseLabels, releaseObjects, requireDigestImage, SELECT, SERVICE_PORT } from './objects.ts';
+import {
+  KubeApi,
+  KubeApiError,
+  type KubeConnection,
+  type KubeObject,
+  namespaceFor,
+  namespacesOf,
+  perEnvironment,
+} from './api.ts';
+import {
+  releaseLabels,
+  releaseObjects,
+  requireDigestImage,
+  requireServiceName,
+  SELECT,
+  SERVICE_PORT,
+} from './objects.ts';
 
 export interface KubeEngineOptions extends KubeConnection {
   replicas?: number;
@@ -12,12 +27,21 @@ export interface KubeEngineOptions extends KubeConnection {
 }
 
 const enc = encodeURIComponent;
+type Collection = 'deployments' | 'services' | 'secrets' | 'pods' | 'events';
+
+function path(ns: string, kind: Collection, name?: string): string {
+  const base =
+    kind === 'deployments'
+      ? `/apis/apps/v1/namespaces/${enc(ns)}/deployments`
+      : `/api/v1/namespaces/${enc(ns)}/${kind}`;
+  return name ? `${base}/${enc(name)}` : base;
+}
 
 /**
- * Releases as Deployments in one namespace. Each release is a new
- * Deployment (and a Service of its own), never a change to a live one; the
- * cluster checks health through the readiness probe, and anew reads the
- * rollout's status rather than probing pods it cannot reach.
+ * Releases as Deployments in a namespace. Each release is a new Deployment
+ * (and a Service of its own), never a change to a live one; the cluster
+ * checks health through the readiness probe, and anew reads the rollout's
+ * status rather than probing pods it cannot reach.
  */
 export class KubeEngine implements TargetEngine {
   readonly api: KubeApi;
@@ -32,49 +56,45 @@ export class KubeEngine implements TargetEngine {
     this.pollMs = opts.pollMs ?? 1000;
   }
 
-  private get ns(): string {
-    return enc(this.opts.namespace);
-  }
-  private path(kind: 'deployments' | 'services' | 'secrets', name?: string): string {
-    const base =
-      kind === 'deployments'
-        ? `/apis/apps/v1/namespaces/${this.ns}/deployments`
-        : `/api/v1/namespaces/${this.ns}/${kind}`;
-    return name ? `${base}/${enc(name)}` : base;
+  private nsOf(environment: string): string {
+    return namespaceFor(this.opts.namespace, environment);
   }
 
   /** The cluster pulls; here anew only checks what it can before any write: the image and the namespace. */
   async pull(image: string): Promise<void> {
     requireDigestImage(image);
-    await this.api.checkNamespace();
+    if (!perEnvironment(this.opts.namespace)) await this.api.checkNamespace(this.opts.namespace);
   }
 
   async start(spec: StartSpec): Promise<Target> {
+    const ns = this.nsOf(spec.meta.environment);
     const objects = releaseObjects({
       ...spec,
       replicas: this.replicas,
-      namespace: this.opts.namespace,
+      namespace: ns,
       progressDeadlineSeconds: 600,
     });
-    await this.api.checkNamespace();
-    if (await this.api.get(this.path('deployments', spec.name)))
+    if (perEnvironment(this.opts.namespace))
+      await this.ensureNamespace(ns, spec.meta.app, spec.meta.environment);
+    else await this.api.checkNamespace(ns);
+    if (await this.api.get(path(ns, 'deployments', spec.name)))
       throw new UserError(
-        `Deployment ${spec.name} already exists in ${this.opts.namespace}`,
+        `Deployment ${spec.name} already exists in ${ns}`,
         'A release is never changed in place: deploy again for a new release',
       );
-    const written: Array<'secrets' | 'deployments' | 'services'> = [];
+    const written: Collection[] = [];
     try {
       if (objects.secret) {
-        await this.api.apply(this.path('secrets', spec.name), objects.secret);
+        await this.api.apply(path(ns, 'secrets', spec.name), objects.secret);
         written.push('secrets');
       }
-      const dep = await this.api.apply(this.path('deployments', spec.name), objects.deployment);
+      const dep = await this.api.apply(path(ns, 'deployments', spec.name), objects.deployment);
       written.push('deployments');
-      await this.api.apply(this.path('services', spec.name), objects.service);
+      await this.api.apply(path(ns, 'services', spec.name), objects.service);
       written.push('services');
       return this.toTarget(dep)!;
     } catch (e) {
-      await Promise.all(written.map((k) => this.deleteQuietly(this.path(k, spec.name))));
+      await Promise.all(written.map((k) => this.deleteQuietly(path(ns, k, spec.name))));
       if (e instanceof KubeApiError && e.code === 422)
         throw new UserError(
           `the cluster refused the release's objects: ${e.message}`,
@@ -84,21 +104,46 @@ export class KubeEngine implements TargetEngine {
     }
   }
 
+  /** A preview's namespace, made by anew and labelled so that retiring the environment may remove it. */
+  private async ensureNamespace(ns: string, app: string, environment: string): Promise<void> {
+    if (await this.api.get(`/api/v1/namespaces/${enc(ns)}`)) return;
+    requireServiceName(ns, `the namespace of ${app}/${environment}`);
+    await this.api.apply(`/api/v1/namespaces/${enc(ns)}`, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: ns,
+        labels: { [SELECT.managedBy]: 'anew', [SELECT.app]: app, [SELECT.environment]: environment },
+      },
+    });
+  }
+
   async list(filter: { app?: string; environment?: string }): Promise<Target[]> {
     const selector: Record<string, string> = { [SELECT.managedBy]: 'anew' };
     if (filter.app) selector[SELECT.app] = filter.app;
     if (filter.environment) selector[SELECT.environment] = filter.environment;
-    const items = await this.api.list(this.path('deployments'), selector).catch((e: unknown) => {
-      if (e instanceof KubeApiError && e.code === 404) return [];
-      throw e;
-    });
-    return items.map((d) => this.toTarget(d)).filter((t): t is Target => t !== undefined);
+    const namespaces = filter.environment
+      ? [this.nsOf(filter.environment)]
+      : await namespacesOf(this.api, this.opts.namespace, filter.app);
+    const lists = await Promise.all(
+      namespaces.map((ns) =>
+        this.api.list(path(ns, 'deployments'), selector).catch((e: unknown) => {
+          if (e instanceof KubeApiError && e.code === 404) return [];
+          throw e;
+        }),
+      ),
+    );
+    return lists
+      .flat()
+      .map((d) => this.toTarget(d))
+      .filter((t): t is Target => t !== undefined);
   }
 
-  /** Scales down first, so no pod of a retired release outlives its Deployment's removal by a grace period unseen. */
+  /** Scales down first: the pods stop before their Deployment, Service and Secret go. */
   async remove(target: Target): Promise<void> {
+    const ns = this.nsOf(target.meta.environment);
     await this.api
-      .request('PATCH', this.path('deployments', target.name), {
+      .request('PATCH', path(ns, 'deployments', target.name), {
         body: { spec: { replicas: 0 } },
         patch: 'merge',
         query: { fieldManager: 'anew' },
@@ -107,11 +152,26 @@ export class KubeEngine implements TargetEngine {
         if (!(e instanceof KubeApiError && e.code === 404)) throw e;
       });
     for (const kind of ['services', 'deployments', 'secrets'] as const)
-      await this.deleteQuietly(this.path(kind, target.name));
+      await this.deleteQuietly(path(ns, kind, target.name));
+  }
+
+  /** Removes a preview's namespace when anew made it for this environment; a namespace of the cluster's stays. */
+  async retire(app: string, environment: string): Promise<void> {
+    if (!perEnvironment(this.opts.namespace)) return;
+    const ns = this.nsOf(environment);
+    const labels = (await this.api.get(`/api/v1/namespaces/${enc(ns)}`))?.['metadata']?.['labels'] ?? {};
+    if (
+      labels[SELECT.managedBy] !== 'anew' ||
+      labels[SELECT.app] !== app ||
+      labels[SELECT.environment] !== environment
+    )
+      return;
+    this.opts.log?.info(`Removing the namespace ${ns} of ${app}/${environment}`);
+    await this.deleteQuietly(`/api/v1/namespaces/${enc(ns)}`);
   }
 
   async logs(target: Target, lines: number): Promise<string> {
-    return (await this.failureReasons(target.name, lines)).join('\n');
+    return (await this.failureReasons(target, lines)).join('\n');
   }
 
   async runsLabelledImage(target: Target): Promise<boolean> {
@@ -124,9 +184,10 @@ export class KubeEngine implements TargetEngine {
    * when the time is up, the rollout reports a failure, or a pod crash-loops.
    */
   async waitReady(target: Target, timeoutMs: number): Promise<string | undefined> {
+    const ns = this.nsOf(target.meta.environment);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const dep = await this.api.get(this.path('deployments', target.name));
+      const dep = await this.api.get(path(ns, 'deployments', target.name));
       if (!dep) return `the Deployment ${target.name} is gone`;
       if (rolloutComplete(dep)) return undefined;
       const failed = (dep['status']?.['conditions'] as KubeObject[] | undefined)?.find(
@@ -134,13 +195,17 @@ export class KubeEngine implements TargetEngine {
           (c['type'] === 'Progressing' && c['status'] === 'False') ||
           (c['type'] === 'ReplicaFailure' && c['status'] === 'True'),
       );
-      const crashing = await this.crashLooping(target.name);
+      const crashing = (await this.pods(target)).some((p) =>
+        ((p['status']?.['containerStatuses'] as KubeObject[] | undefined) ?? []).some(
+          (c) => c['state']?.['waiting']?.['reason'] === 'CrashLoopBackOff',
+        ),
+      );
       if (failed || crashing || Date.now() >= deadline) {
-        const reasons = await this.failureReasons(target.name, 10);
+        const reasons = await this.failureReasons(target, 10);
         const head = failed
-          ? `the rollout failed`
+          ? 'the rollout failed'
           : crashing
-            ? `a pod is crash-looping`
+            ? 'a pod is crash-looping'
             : timeoutMs > 0
               ? `the rollout was not complete within ${timeoutMs / 1000} s`
               : 'the rollout is not complete';
@@ -150,36 +215,26 @@ export class KubeEngine implements TargetEngine {
     }
   }
 
-  private async pods(name: string): Promise<KubeObject[]> {
-    const dep = await this.api.get(this.path('deployments', name));
-    const meta = dep ? metaFromLabels(dep['metadata']?.['annotations']) : undefined;
-    if (!meta) return [];
-    return this.api.list(`/api/v1/namespaces/${this.ns}/pods`, releaseLabels(meta));
-  }
-
-  private async crashLooping(name: string): Promise<boolean> {
-    return (await this.pods(name)).some((p) =>
-      ((p['status']?.['containerStatuses'] as KubeObject[] | undefined) ?? []).some(
-        (c) => c['state']?.['waiting']?.['reason'] === 'CrashLoopBackOff',
-      ),
-    );
+  private pods(target: Target): Promise<KubeObject[]> {
+    return this.api.list(path(this.nsOf(target.meta.environment), 'pods'), releaseLabels(target.meta));
   }
 
   /** What the cluster says went wrong: the Deployment's conditions, its pods' states and their warning events. */
-  private async failureReasons(name: string, max: number): Promise<string[]> {
+  private async failureReasons(target: Target, max: number): Promise<string[]> {
+    const ns = this.nsOf(target.meta.environment);
     try {
       const out: string[] = [];
-      const dep = await this.api.get(this.path('deployments', name));
+      const dep = await this.api.get(path(ns, 'deployments', target.name));
       for (const c of (dep?.['status']?.['conditions'] as KubeObject[] | undefined) ?? [])
         if (c['status'] !== 'True' || c['type'] === 'ReplicaFailure')
           out.push(`Deployment ${c['type']}: ${c['reason'] ?? ''} ${c['message'] ?? ''}`.trim());
-      for (const p of await this.pods(name)) {
+      for (const p of await this.pods(target)) {
         const podName = String(p['metadata']?.['name']);
         for (const c of (p['status']?.['containerStatuses'] as KubeObject[] | undefined) ?? []) {
           const waiting = c['state']?.['waiting'];
           if (waiting) out.push(`pod ${podName}: ${waiting['reason']} ${waiting['message'] ?? ''}`.trim());
         }
-        const events = await this.api.request('GET', `/api/v1/namespaces/${this.ns}/events`, {
+        const events = await this.api.request('GET', path(ns, 'events'), {
           query: { fieldSelector: `involvedObject.name=${podName}` },
         });
         for (const e of ((events['items'] as KubeObject[] | undefined) ?? []).filter(
@@ -195,9 +250,9 @@ export class KubeEngine implements TargetEngine {
     }
   }
 
-  private async deleteQuietly(path: string): Promise<void> {
+  private async deleteQuietly(p: string): Promise<void> {
     await this.api
-      .request('DELETE', path, { query: { propagationPolicy: 'Background' } })
+      .request('DELETE', p, { query: { propagationPolicy: 'Background' } })
       .catch((e: unknown) => {
         if (!(e instanceof KubeApiError && e.code === 404)) throw e;
       });
@@ -212,7 +267,7 @@ export class KubeEngine implements TargetEngine {
     return {
       name,
       engine: this.id,
-      address: serviceAddress(name, this.opts.namespace),
+      address: serviceAddress(name, String(dep['metadata']['namespace'] ?? this.nsOf(meta.environment))),
       url: '',
       meta,
       state: wanted === 0 ? 'scaled-down' : rolloutComplete(dep) ? 'running' : 'unready',
