@@ -192,7 +192,7 @@ async function loadConfig(
 ): Promise<{ server: URL; options: https.RequestOptions }> {
   if (conn.kubeconfig?.includes('\n')) log?.setSecret(conn.kubeconfig.trim());
   const source = kubeconfigText(conn.kubeconfig);
-  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
   const kc = new KubeConfig();
   if (source) {
     try {
