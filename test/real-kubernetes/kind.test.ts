@@ -54,6 +54,15 @@ const ship = (settings: Settings, i: number, environment: string) =>
 const serve = async (name: string) =>
   JSON.stringify(await api.request('GET', `/api/v1/namespaces/${namespace}/services/${name}:80/proxy/`));
 
+/** Up to 60 tries a second apart: what a controller does after an API write. */
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 60; i++) {
+    if (await check()) return true;
+    await new Promise((ok) => setTimeout(ok, 1000));
+  }
+  return false;
+}
+
 describe('on a real cluster (kind)', () => {
   it('deploy, flip, deploy, flip, rollback through a Service; an unready rollout never takes traffic', async () => {
     const infra = infraFor(base, log);
@@ -86,7 +95,10 @@ describe('on a real cluster (kind)', () => {
     const [st] = await status(infra, { app: 'web', environment: 'production' });
     expect(st!.live).toBe(v1.release);
     expect(st!.drift).toEqual([]);
-    expect(await serve('web-production')).toContain('v1');
+    // Endpoints follow the selector a moment later.
+    expect(await eventually(async () => (await serve('web-production').catch(() => '')).includes('v1'))).toBe(
+      true,
+    );
   });
 
   it('a stale write to the Service is refused by resourceVersion', async () => {
@@ -122,13 +134,25 @@ describe('on a real cluster (kind)', () => {
     expect(route!['spec']['rules'][0]['backendRefs']).toEqual([
       expect.objectContaining({ name: v2.target, weight: 100 }),
     ]);
-    const accepted = (route!['status']?.['parents'] ?? []).flatMap(
-      (p: { conditions: object[] }) => p.conditions,
-    );
-    expect(accepted).toContainEqual(expect.objectContaining({ type: 'Accepted', status: 'True' }));
+    // The Gateway's controller accepts the route, and Envoy serves it, a little later: bounded waits.
+    const accepted = await eventually(async () => {
+      const r = await api.get(
+        `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes/web-canary`,
+      );
+      const conditions = (r?.['status']?.['parents'] ?? []).flatMap(
+        (p: { conditions: object[] }) => p.conditions,
+      );
+      return conditions.some(
+        (c: { type?: string; status?: string }) => c.type === 'Accepted' && c.status === 'True',
+      );
+    });
+    expect(accepted).toBe(true);
     if (gatewayUrl) {
-      const res = await fetch(gatewayUrl, { headers: { host: 'web.example.com' } });
-      expect(await res.text()).toContain('v2');
+      const served = await eventually(async () => {
+        const res = await fetch(gatewayUrl, { headers: { host: 'web.example.com' } }).catch(() => undefined);
+        return (await res?.text())?.includes('v2') ?? false;
+      });
+      expect(served).toBe(true);
     }
   });
 
