@@ -405,6 +405,22 @@ describe('kubernetes: bad input is refused before anything is written', () => {
     expect(api.writes).toEqual([]);
   });
 
+  it('a dry run plans the rollout and writes nothing', async () => {
+    const lines: string[] = [];
+    const settings = base();
+    const res = await deploy(infraFor(settings, new ConsoleLogger((l) => lines.push(l))), {
+      image: image('a'),
+      app: 'web',
+      environment: 'production',
+      settings,
+      run: run as never,
+      dryRun: true,
+    });
+    expect(res.dryRun).toBe(true);
+    expect(lines.join('\n')).toContain('then wait until its rollout is complete (readiness probe GET /)');
+    expect(api.writes).toEqual([]);
+  });
+
   it('an unknown namespace', async () => {
     await expect(attempt({ ...base(), namespace: 'nope' })).rejects.toThrow(
       /namespace "nope" does not exist in the cluster/,

@@ -68,7 +68,9 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
     log.info(`  release ${release}: start ${name} from ${meta.image}`);
     for (const e of engines)
       log.info(
-        `  on ${e.id} (network ${settings.network}), then GET ${meta.healthPath} until 2xx within ${settings['health-timeout'] / 1000} s`,
+        e.waitReady
+          ? `  in ${e.id}, then wait until its rollout is complete (readiness probe GET ${meta.healthPath}) within ${settings['health-timeout'] / 1000} s`
+          : `  on ${e.id} (network ${settings.network}), then GET ${meta.healthPath} until 2xx within ${settings['health-timeout'] / 1000} s`,
       );
     log.info(`  then keep ${settings.keep} previous release(s) warm and retire older ones`);
     if (req.verify) log.info('  after verifying the image against the provenance policy');
