@@ -20,7 +20,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/**/*.test.ts'],
           // Against a real buildx on a GitHub runner only (.github/workflows/e2e-buildx.yml).
-          exclude: ['test/real-buildx/**'],
+          exclude: ['test/real-buildx/**', 'test/real-kubernetes/**'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           // Two cores: real engines, registries and routers run beside the tests.
@@ -33,6 +33,20 @@ export default defineConfig({
             {
               extends: true as const,
               test: { name: 'real-buildx', include: ['test/real-buildx/**/*.test.ts'], testTimeout: 600_000 },
+            },
+          ]
+        : []),
+      // Against a real cluster only (.github/workflows/e2e-kubernetes.yml names it with ANEW_KUBECONFIG).
+      ...(process.env['ANEW_KUBECONFIG']
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'real-kubernetes',
+                include: ['test/real-kubernetes/**/*.test.ts'],
+                testTimeout: 600_000,
+                fileParallelism: false,
+              },
             },
           ]
         : []),

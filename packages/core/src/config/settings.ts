@@ -110,12 +110,13 @@ function setting<T>(spec: SettingSpec<T>): SettingSpec<T> {
 
 /** Every setting. The order is the order of the inputs in action.yml and of the keys in the schema. */
 export const SETTINGS = {
-  driver: setting<'docker'>({
-    description: 'Driver that runs each release as a target (docker; swarm and kubernetes to come).',
+  driver: setting<'docker' | 'kubernetes'>({
+    description:
+      'Driver that runs each release as a target: docker (a container per engine) or kubernetes (a Deployment).',
     default: 'docker',
     shownDefault: 'docker',
-    parse: (v, w) => oneOf(v, w, ['docker'] as const),
-    schema: { enum: ['docker'] },
+    parse: (v, w) => oneOf(v, w, ['docker', 'kubernetes'] as const),
+    schema: { enum: ['docker', 'kubernetes'] },
     actions: ['deploy'],
   }),
   'docker-host': setting<string[]>({
@@ -204,12 +205,13 @@ export const SETTINGS = {
     schema: { type: 'boolean' },
     actions: ['deploy'],
   }),
-  router: setting<'caddy'>({
-    description: 'Router driver that moves traffic.',
+  router: setting<'caddy' | 'kubernetes-service' | 'gateway-api'>({
+    description:
+      'Router driver that moves traffic: caddy, or on Kubernetes kubernetes-service (blue-green) or gateway-api (canary too).',
     default: 'caddy',
     shownDefault: 'caddy',
-    parse: (v, w) => oneOf(v, w, ['caddy'] as const),
-    schema: { enum: ['caddy'] },
+    parse: (v, w) => oneOf(v, w, ['caddy', 'kubernetes-service', 'gateway-api'] as const),
+    schema: { enum: ['caddy', 'kubernetes-service', 'gateway-api'] },
     actions: ['flip', 'rollback', 'cleanup'],
   }),
   'router-url': setting<string>({
@@ -288,6 +290,56 @@ export const SETTINGS = {
     },
     schema: { type: 'number', minimum: 0, maximum: 1 },
     actions: ['flip'],
+  }),
+  kubeconfig: setting<string>({
+    description:
+      'Kubernetes: a kubeconfig path (its content belongs in a secret, not in anew.yml). Default: KUBECONFIG, ~/.kube/config, or in-cluster credentials.',
+    default: '',
+    parse: (v, w) => text(v, w),
+    schema: { type: 'string', maxLength: 4096 },
+    actions: [],
+  }),
+  'kube-context': setting<string>({
+    description: 'Kubernetes: the kubeconfig context to use (default: its current one).',
+    default: '',
+    parse: (v, w) => text(v, w),
+    schema: { type: 'string', maxLength: 253 },
+    actions: [],
+  }),
+  namespace: setting<string>({
+    description:
+      'Kubernetes: the namespace releases and routes live in. With {env} (e.g. web-{env}), each environment gets a namespace of its own that anew creates on deploy and removes on cleanup with all.',
+    default: 'default',
+    shownDefault: 'default',
+    // {env} gives each environment (a pull request's preview) a namespace anew creates and removes.
+    parse: (v, w) =>
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text(v, w).replaceAll('{env}', 'x')) && text(v, w).length <= 63
+        ? text(v, w)
+        : fail(
+            w,
+            v,
+            'Use a Kubernetes namespace name (lower-case letters, digits and -), optionally with {env}',
+          ),
+    schema: { type: 'string', pattern: '^([a-z0-9]|\\{env\\})([-a-z0-9]|\\{env\\})*$', maxLength: 63 },
+    actions: [],
+  }),
+  replicas: setting<number>({
+    description: 'Kubernetes: pods per release.',
+    default: 1,
+    shownDefault: '1',
+    parse: (v, w) => int(v, w, 1, 1000),
+    schema: { type: 'integer', minimum: 1, maximum: 1000 },
+    actions: [],
+  }),
+  gateway: setting<string>({
+    description: 'gateway-api: the Gateway the HTTPRoute attaches to, as namespace/name.',
+    default: '',
+    parse: (v, w) =>
+      /^([a-z0-9-]+\/)?[a-z0-9.-]+$/.test(text(v, w)) || text(v, w) === ''
+        ? text(v, w)
+        : fail(w, v, 'Name the Gateway as namespace/name, e.g. infra/public'),
+    schema: { type: 'string', pattern: '^([a-z0-9-]+/)?[a-z0-9.-]+$' },
+    actions: [],
   }),
 };
 

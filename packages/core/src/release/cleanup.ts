@@ -52,6 +52,7 @@ export async function retireEnvironment(
   }
   const removed = env.releases.flatMap((r: Release) => r.targets);
   await removeTargets(infra, removed, req.dryRun);
+  if (!req.dryRun) await Promise.all(infra.engines.map((e) => e.retire?.(req.app, req.environment)));
   return { removed, route: env.route !== undefined };
 }
 

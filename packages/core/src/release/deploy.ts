@@ -68,7 +68,9 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
     log.info(`  release ${release}: start ${name} from ${meta.image}`);
     for (const e of engines)
       log.info(
-        `  on ${e.id} (network ${settings.network}), then GET ${meta.healthPath} until 2xx within ${settings['health-timeout'] / 1000} s`,
+        e.waitReady
+          ? `  in ${e.id}, then wait until its rollout is complete (readiness probe GET ${meta.healthPath}) within ${settings['health-timeout'] / 1000} s`
+          : `  on ${e.id} (network ${settings.network}), then GET ${meta.healthPath} until 2xx within ${settings['health-timeout'] / 1000} s`,
       );
     log.info(`  then keep ${settings.keep} previous release(s) warm and retire older ones`);
     if (req.verify) log.info('  after verifying the image against the provenance policy');
@@ -131,6 +133,14 @@ async function startHealthy(
       cpus: settings.cpus,
     });
     started.push(target);
+    if (engine.waitReady) {
+      infra.log.info(
+        `Waiting for the rollout of ${name} in ${engine.id} (up to ${settings['health-timeout'] / 1000} s)`,
+      );
+      const why = await engine.waitReady(target, settings['health-timeout']);
+      if (why === undefined) return target;
+      throw new UserError(`${name} in ${engine.id} did not become ready: ${why}`);
+    }
     const url = `${target.url}${meta.healthPath}`;
     infra.log.info(`Waiting for ${url} on ${engine.id} (up to ${settings['health-timeout'] / 1000} s)`);
     let exited = false;

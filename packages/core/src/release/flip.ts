@@ -237,14 +237,26 @@ function findPrev(env: Environment, prev: Backend): Release {
 /** Watches one canary step through the router; returns why it failed, or undefined. */
 async function watchStep(infra: Infra, next: Release, settings: Settings): Promise<string | undefined> {
   const url = infra.router.publicUrl(settings.listen);
-  const host = settings.hosts.find((h) => !h.includes('*'));
-  const sample = await sampleErrorRate(url, { durationMs: settings.interval, host, max: 5000, gapMs: 20 });
-  infra.log.info(
-    `${sample.failed} of ${sample.requests} requests through the router failed (${(sample.rate * 100).toFixed(2)}%)`,
-  );
-  if (sample.rate > settings['max-error-rate'])
-    return `${(sample.rate * 100).toFixed(2)}% of requests through the router failed (${sample.failed}/${sample.requests}, e.g. ${sample.example}), above max-error-rate ${(settings['max-error-rate'] * 100).toFixed(2)}%`;
+  if (url) {
+    const host = settings.hosts.find((h) => !h.includes('*'));
+    const sample = await sampleErrorRate(url, { durationMs: settings.interval, host, max: 5000, gapMs: 20 });
+    infra.log.info(
+      `${sample.failed} of ${sample.requests} requests through the router failed (${(sample.rate * 100).toFixed(2)}%)`,
+    );
+    if (sample.rate > settings['max-error-rate'])
+      return `${(sample.rate * 100).toFixed(2)}% of requests through the router failed (${sample.failed}/${sample.requests}, e.g. ${sample.example}), above max-error-rate ${(settings['max-error-rate'] * 100).toFixed(2)}%`;
+  } else {
+    // A router inside a cluster has no address on this machine: the step watches the new release's readiness.
+    infra.log.info('The router is not reachable from here: watching the readiness of the new release');
+    await new Promise((ok) => setTimeout(ok, settings.interval));
+  }
   for (const t of next.targets) {
+    const engine = infra.engines.find((e) => e.id === t.engine);
+    if (engine?.waitReady) {
+      const why = await engine.waitReady(t, 0);
+      if (why !== undefined) return `${t.name} in ${t.engine} is no longer ready (${why})`;
+      continue;
+    }
     const res = await probe(`${t.url}${t.meta.healthPath}`);
     if (!res.ok) return `${t.name} on ${t.engine} became unhealthy (${res.detail})`;
   }

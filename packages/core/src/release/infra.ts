@@ -1,9 +1,12 @@
 import type { Settings } from '../config/index.ts';
+import { UserError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import { CaddyRouter } from '../routers/caddy/index.ts';
 import type { Router } from '../routers/index.ts';
+import { GatewayRouter, KubeServiceRouter } from '../routers/kubernetes/index.ts';
 import { DockerEngine } from '../targets/docker/index.ts';
 import type { TargetEngine } from '../targets/index.ts';
+import { KubeEngine } from '../targets/kubernetes/index.ts';
 
 /** The engines and the router an environment lives on: everything a release operation touches. */
 export interface Infra {
@@ -13,6 +16,31 @@ export interface Infra {
 }
 
 export function infraFor(settings: Settings, log: Logger): Infra {
+  const kubeRouter = settings.router === 'kubernetes-service' || settings.router === 'gateway-api';
+  if (settings.driver === 'kubernetes') {
+    if (!kubeRouter)
+      throw new UserError(
+        `router ${settings.router} cannot reach releases inside a cluster`,
+        'With target kubernetes use router kubernetes-service or gateway-api',
+      );
+    const engine = new KubeEngine({
+      kubeconfig: settings.kubeconfig,
+      context: settings['kube-context'],
+      namespace: settings.namespace,
+      replicas: settings.replicas,
+      log,
+    });
+    const router =
+      settings.router === 'gateway-api'
+        ? new GatewayRouter(engine.api, settings.namespace, settings.gateway)
+        : new KubeServiceRouter(engine.api, settings.namespace);
+    return { engines: [engine], router, log };
+  }
+  if (kubeRouter)
+    throw new UserError(
+      `router ${settings.router} routes to Kubernetes releases`,
+      'Set target kubernetes, or use router caddy',
+    );
   const hosts = settings['docker-host'].length > 0 ? settings['docker-host'] : [''];
   return {
     engines: hosts.map((host) => new DockerEngine({ host, network: settings.network, log })),

@@ -93,6 +93,15 @@ export async function checkServable(infra: Infra, r: Release, attempts = 3): Pro
   }
   await Promise.all(
     r.targets.map(async (t) => {
+      const engine = infra.engines.find((e) => e.id === t.engine);
+      if (engine?.waitReady) {
+        const why = await engine.waitReady(t, 0);
+        if (why === undefined) return;
+        throw new UserError(
+          `target ${t.name} in ${t.engine} is not ready now: ${why}`,
+          'Traffic was not moved; check the target with status',
+        );
+      }
       if (t.state !== 'running')
         throw new UserError(
           `target ${t.name} on ${t.engine} is ${t.state}, not running`,

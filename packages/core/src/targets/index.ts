@@ -68,6 +68,14 @@ export interface TargetEngine {
   logs(target: Target, lines: number): Promise<string>;
   /** True when the target runs the image its labels name (no drift). */
   runsLabelledImage(target: Target): Promise<boolean>;
+  /**
+   * For an orchestrator that checks health itself (a readiness probe) where
+   * anew cannot reach the target: waits up to `timeoutMs` (0: looks once)
+   * until it is ready, and returns why not. Absent: anew probes `url`.
+   */
+  waitReady?(target: Target, timeoutMs: number): Promise<string | undefined>;
+  /** Removes what the engine made for an environment besides its targets (a preview's namespace), once they are gone. */
+  retire?(app: string, environment: string): Promise<void>;
 }
 
 /** Label keys on every target; reverse-DNS so they never clash with the user's. */

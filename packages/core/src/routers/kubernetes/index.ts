@@ -1,0 +1,3 @@
+export * from './gateway.ts';
+export * from './route-object.ts';
+export * from './service.ts';

@@ -1,0 +1,3 @@
+export * from './api.ts';
+export * from './engine.ts';
+export * from './objects.ts';
