@@ -6,8 +6,12 @@ import { UserError } from '../errors/index.ts';
  * the typed value, so the three can never disagree.
  */
 export interface Settings {
-  target: 'docker';
+  target: 'docker' | 'swarm';
   'docker-host': string[];
+  /** swarm: tasks per release (each takes a port of the release's block, so at most SWARM_MAX_REPLICAS). */
+  replicas: number;
+  /** swarm: placement constraints, one per line (docker service create --constraint). */
+  constraints: string[];
   network: string;
   port: number;
   env: Record<string, string>;
@@ -35,6 +39,8 @@ export type SettingKey = keyof Settings;
 export const DEFAULT_SETTINGS: Settings = {
   target: 'docker',
   'docker-host': [],
+  replicas: 1,
+  constraints: [],
   network: 'host',
   port: 8080,
   env: {},
@@ -101,8 +107,11 @@ function env(v: Raw, what: string): Record<string, string> {
 }
 
 const parsers: { [K in SettingKey]: (v: Raw, what: string) => Settings[K] } = {
-  target: (v, w) => oneOf(v, w, ['docker'] as const),
+  target: (v, w) => oneOf(v, w, ['docker', 'swarm'] as const),
   'docker-host': (v) => list(v, false),
+  // 9: a release's ports are its block's prefix followed by the task slot, one digit (targets/swarm).
+  replicas: (v, w) => int(v, w, 1, 9),
+  constraints: (v) => list(v, false),
   network: (v) => String(v).trim(),
   port: (v, w) => int(v, w, 1, 65535),
   env,

@@ -1,9 +1,11 @@
 import type { Settings } from '../config/index.ts';
+import { UserError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import { CaddyRouter } from '../routers/caddy/index.ts';
 import type { Router } from '../routers/index.ts';
 import { DockerEngine } from '../targets/docker/index.ts';
 import type { TargetEngine } from '../targets/index.ts';
+import { SwarmEngine } from '../targets/swarm/index.ts';
 
 /** The engines and the router an environment lives on: everything a release operation touches. */
 export interface Infra {
@@ -13,10 +15,25 @@ export interface Infra {
 }
 
 export function infraFor(settings: Settings, log: Logger): Infra {
+  return { engines: enginesFor(settings, log), router: new CaddyRouter(settings['router-url']), log };
+}
+
+/** Docker: every docker-host runs each release. Swarm: docker-host names one manager, which places the tasks. */
+export function enginesFor(settings: Settings, log: Logger): TargetEngine[] {
+  const driver = (settings as { driver?: string }).driver ?? settings.target;
   const hosts = settings['docker-host'].length > 0 ? settings['docker-host'] : [''];
-  return {
-    engines: hosts.map((host) => new DockerEngine({ host, network: settings.network, log })),
-    router: new CaddyRouter(settings['router-url']),
-    log,
-  };
+  if (driver === 'swarm') {
+    if (hosts.length > 1)
+      throw new UserError(
+        `driver swarm takes one docker-host (a manager), not ${hosts.length}`,
+        'Name one manager of the swarm; it places the tasks on the nodes',
+      );
+    if (settings.network !== 'host')
+      throw new UserError(
+        `driver swarm runs its tasks on the host network, not "${settings.network}"`,
+        'Leave network unset (host) with driver swarm',
+      );
+    return [new SwarmEngine({ host: hosts[0]!, log })];
+  }
+  return hosts.map((host) => new DockerEngine({ host, network: settings.network, log }));
 }
