@@ -179,11 +179,30 @@ describe('Swarm driver on a two-node swarm, through HAProxy', () => {
     );
     expect(err).toBeInstanceOf(UserError);
     expect(String((err as Error).message)).toMatch(/did not become healthy, so none of it was kept/);
+    // The reason is the health check's and the app's own words, from the task's logs.
+    expect(String((err as Error).message)).toMatch(
+      /\(task \d on 127\.0\.0\.\d\) on .* was not healthy within 6 s \(GET \/health: .*404/,
+    );
+    expect(String((err as Error).message)).toMatch(/unhealthy build: no content to serve/);
     expect(services_()).toEqual([d1.target]);
     const [st] = await status(infra, { app, environment });
     expect(st?.live).toBe(d1.release);
     expect(st?.releases.map((r) => r.release)).toEqual([d1.release]);
     expect(await infra.router.dials(app, environment)).toEqual(before);
+  });
+
+  it("placement no node satisfies fails with the swarm's reason and leaves no service", async () => {
+    const err = await run(v2, {
+      constraints: ['node.labels.anew-test-zone==nowhere'],
+      'health-timeout': 5000,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UserError);
+    expect(String((err as Error).message)).toMatch(/did not all run within 5 s[\s\S]*no suitable node/);
+    expect(String((err as Error).message)).toMatch(/The service was removed; nothing else changed/);
+    expect(services_()).toEqual([d1.target]);
   });
 
   it('a task killed on a node is reported by status, replaced by the swarm, and the next flip routes to it', async () => {

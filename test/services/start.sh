@@ -105,7 +105,7 @@ fi
 # anew the address that reaches that node's tasks (as for a node behind NAT in real life).
 docker -H "unix://$SOCK" node update --label-add dev.anew.address=127.0.0.2 \
   "$(docker -H "unix://$SOCK2" info --format '{{.Swarm.NodeID}}')" >/dev/null
-wait_for swarm sh -c "docker -H unix://$SOCK node ls --format '{{.Status}} {{.Availability}}' | grep -c '^Ready Active' | grep -qx 2"
+wait_for swarm sh -c "docker -H unix://$SOCK node ls --format '{{.Status}}' | grep -c '^Ready' | grep -qx 2"
 
 # --- OCI registries (distribution 2.8, no referrers API) ---------------------
 start_registry() { # name [htpasswd-file]

@@ -44,6 +44,8 @@ const action: ActionDefinition<Inputs> = {
       'keep',
       'memory',
       'cpus',
+      'replicas',
+      'constraints',
       'require-provenance',
       'router-url',
     ]);
