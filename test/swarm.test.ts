@@ -68,6 +68,10 @@ beforeAll(async () => {
   v1 = buildAppImage(`anew-test/${app}`, { version: 'v1' });
   v2 = buildAppImage(`anew-test/${app}`, { version: 'v2' });
   bad = buildAppImage(`anew-test/${app}`, { unhealthy: true });
+  // A run stopped mid-way could have left the worker paused: one task per node needs it active.
+  const { manager, worker } = swarm();
+  const workerId = docker(['info', '--format', '{{.Swarm.NodeID}}'], { host: worker }).trim();
+  docker(['node', 'update', '--availability', 'active', workerId], { host: manager });
   haproxy = await startHaproxy();
   const log = new ConsoleLogger((l) => lines.push(l));
   infra = {
@@ -169,6 +173,11 @@ describe('Swarm driver on a two-node swarm, through HAProxy', () => {
     const [st] = await status(infra, { app, environment });
     expect(st?.live).toBe(d1.release);
     expect(st?.drift).toEqual([]);
+    // The manager over ssh:// (the test sshd's sessions talk to the test engine) sees the same tasks.
+    const overSsh = new SwarmEngine({ host: services.sshDockerHost, log: infra.log });
+    const addresses = async (e: SwarmEngine) =>
+      (await e.list({ app, environment })).map((t) => `${t.name} ${t.address} ${t.state}`).sort();
+    expect(await addresses(overSsh)).toEqual(await addresses(infra.engines[0] as SwarmEngine));
   });
 
   it('a release whose tasks never become healthy never takes traffic and leaves no service', async () => {
@@ -238,6 +247,18 @@ describe('Swarm driver on a two-node swarm, through HAProxy', () => {
     expect((await infra.router.dials(app, environment)).sort()).toEqual(moved.map((t) => t.address).sort());
     const [after] = await status(infra, { app, environment });
     expect(after?.drift).toEqual([]);
+    // A service scaled below the release's replicas: the lost slot is drift until it is back.
+    docker(['service', 'scale', '--detach', `${d1.target}=1`], { host: manager });
+    const scaled = await until('the swarm to drop task 2', async () => {
+      const [s] = await status(infra, { app, environment });
+      return s?.drift.some((d) => d.includes('(task 2)')) ? s : undefined;
+    });
+    expect(scaled.drift).toContain(`target ${d1.target} (task 2) on ${manager} is missing`);
+    docker(['service', 'scale', '--detach', `${d1.target}=2`], { host: manager });
+    await until('task 2 to run again', async () => {
+      const ts = (await engine.list({ app, environment })).filter((t) => t.name === d1.target);
+      return ts.every((t) => t.state === 'running') ? ts : undefined;
+    });
     const answers = await Promise.all(
       Array.from({ length: 20 }, async () => (await fetch(`http://${settings.listen}/`)).text()),
     );

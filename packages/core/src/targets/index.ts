@@ -103,6 +103,8 @@ export const LABELS = {
   network: 'dev.anew.network',
   /** swarm: the release's block of host ports (see targets/swarm/ports.ts). */
   portBlock: 'dev.anew.port-block',
+  /** swarm: the tasks the release was deployed with, so a service scaled down shows as drift. */
+  replicas: 'dev.anew.replicas',
 } as const;
 
 export function labelsOf(meta: ReleaseMeta, address: string): Record<string, string> {

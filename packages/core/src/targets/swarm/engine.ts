@@ -122,6 +122,7 @@ export class SwarmEngine implements TargetEngine {
         ...labelsOf(meta, `*:${ports}`),
         [LABELS.network]: 'host',
         [LABELS.portBlock]: String(block),
+        [LABELS.replicas]: String(replicas),
       },
       inlineEnv: { PORT: portTemplate(block) },
       envFile,
@@ -206,7 +207,9 @@ export class SwarmEngine implements TargetEngine {
       const meta = metaFromLabels(svc.Spec.Labels);
       const block = parseBlock(svc.Spec.Labels?.[LABELS.portBlock]);
       if (!meta || block === undefined) continue;
-      const replicas = svc.Spec.Mode.Replicated?.Replicas ?? 0;
+      // A slot the release was deployed with and the service lost (scaled down) is a gap, not gone.
+      const deployed = Number(svc.Spec.Labels?.[LABELS.replicas]) || 0;
+      const replicas = Math.max(deployed, svc.Spec.Mode.Replicated?.Replicas ?? 0);
       const current = snap.tasks
         .filter((t) => t.ServiceID === svc.ID && t.DesiredState === 'running')
         .sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt));
@@ -264,7 +267,10 @@ export class SwarmEngine implements TargetEngine {
       );
       if (!(await Promise.all(checks)).some(Boolean)) return block;
     }
-    throw new Error(`no free block of ${replicas} port(s) found on the swarm of ${this.id}`);
+    throw new UserError(
+      `no free block of ${replicas} port(s) found on the swarm of ${this.id} (nodes ${hosts.join(', ')})`,
+      'Check that this machine reaches the nodes at those addresses (the port and health checks dial them), or set the node label dev.anew.address',
+    );
   }
 
   async remove(target: Target): Promise<void> {
