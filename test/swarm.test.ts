@@ -10,11 +10,19 @@ import type { Infra } from '../packages/core/src/release/infra.ts';
 import { rollback } from '../packages/core/src/release/rollback.ts';
 import { status } from '../packages/core/src/release/status.ts';
 import { adminTransport } from '../packages/core/src/routers/admin-transport.ts';
+import { CaddyRouter } from '../packages/core/src/routers/caddy/index.ts';
 import { HaproxyRouter } from '../packages/core/src/routers/haproxy/index.ts';
 import { SwarmEngine } from '../packages/core/src/targets/swarm/index.ts';
 import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
 import { startLoad } from './fixtures/apps/load.mjs';
-import { docker, freePort, type RunningHaproxy, services, startHaproxy } from './helpers/services.ts';
+import {
+  docker,
+  freePort,
+  type RunningHaproxy,
+  services,
+  startCaddy,
+  startHaproxy,
+} from './helpers/services.ts';
 
 /**
  * Issue 11's Swarm acceptance on a real two-node swarm (the test engine
@@ -178,6 +186,29 @@ describe('Swarm driver on a two-node swarm, through HAProxy', () => {
     const addresses = async (e: SwarmEngine) =>
       (await e.list({ app, environment })).map((t) => `${t.name} ${t.address} ${t.state}`).sort();
     expect(await addresses(overSsh)).toEqual(await addresses(infra.engines[0] as SwarmEngine));
+  });
+
+  it('Caddy routes a Swarm release to one upstream per task as HAProxy does', async () => {
+    const caddy = await startCaddy();
+    try {
+      const viaCaddy: Infra = { ...infra, router: new CaddyRouter(caddy.admin) };
+      const listen = `127.0.0.1:${await freePort()}`;
+      await flip(viaCaddy, {
+        app,
+        environment,
+        to: d1.target,
+        settings: { ...settings, listen },
+        dryRun: false,
+      });
+      const live = (await infra.engines[0]!.list({ app, environment })).map((t) => t.address).sort();
+      expect((await viaCaddy.router.dials(app, environment)).sort()).toEqual(live);
+      const bodies = await Promise.all(
+        Array.from({ length: 10 }, async () => (await fetch(`http://${listen}/`)).text()),
+      );
+      expect(new Set(bodies)).toEqual(new Set(['v1\n']));
+    } finally {
+      await caddy.stop();
+    }
   });
 
   it('a release whose tasks never become healthy never takes traffic and leaves no service', async () => {
