@@ -5,8 +5,8 @@ import { type ActionDefinition, runAction } from '@anew/action';
  * dist/<name>/index.cjs only names which one to run, so an action's start-up
  * evaluates its own modules and not the others'.
  */
-// biome-ignore lint/suspicious/noExplicitAny: each action has its own input type
-type Loader = () => Promise<{ default: ActionDefinition<any> }>;
+// biome-ignore lint/suspicious/noExplicitAny: each action has its own input and output types
+type Loader = () => Promise<{ default: ActionDefinition<any, any> }>;
 export const actions: Record<string, Loader> = {
   ship: () => import('./ship/src/main.ts'),
   build: () => import('./build/src/main.ts'),
@@ -22,6 +22,5 @@ export const actions: Record<string, Loader> = {
 export async function run(name: string): Promise<void> {
   const load = actions[name];
   if (!load) throw new Error(`unknown action ${name}`);
-  const def = (await load()).default;
-  await runAction(def);
+  await runAction((await load()).default);
 }

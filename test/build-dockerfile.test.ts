@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,6 +45,32 @@ afterAll(async () => {
   fs.rmSync(context, { recursive: true, force: true });
 });
 
+/** Removes an image and every image built on it, children first: a chain only this file made. */
+function removeChain(root: string): void {
+  const all = docker(['image', 'ls', '--all', '--quiet', '--no-trunc']).trim().split('\n').filter(Boolean);
+  const parentOf = new Map(
+    docker(['image', 'inspect', '--format', '{{.Id}} {{.Parent}}', ...all])
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ') as [string, string]),
+  );
+  const chain = [root];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [id, parent] of parentOf)
+      if (chain.includes(parent) && !chain.includes(id)) {
+        chain.push(id);
+        grew = true;
+      }
+  }
+  for (const id of chain.reverse())
+    try {
+      docker(['image', 'rm', '--force', '--no-prune', id]);
+    } catch {
+      // gone already
+    }
+}
+
 describe('Dockerfile build through the Docker engine', () => {
   let first: Awaited<ReturnType<typeof runAction>>;
   const image = () => `${registry.host}/dockerfile/web`;
@@ -75,6 +101,36 @@ describe('Dockerfile build through the Docker engine', () => {
 
   it('leaves no image of ours in the engine', () => {
     expect(docker(['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'])).not.toContain(image());
+  });
+
+  it('removes its tag but not its cached parents, which another build may be standing on', async () => {
+    // A chain of images only this test makes (a label with a fresh id comes first), built once
+    // and then stripped of its top, as another build's cache would be: untagged intermediates.
+    const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-parents-'));
+    cleanup.push(() => fs.rmSync(ctx, { recursive: true, force: true }));
+    fs.writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      `FROM scratch\nLABEL t=${randomUUID()}\nCOPY a /a\nCOPY b /b\n`,
+    );
+    fs.writeFileSync(path.join(ctx, 'a'), 'a\n');
+    fs.writeFileSync(path.join(ctx, 'b'), 'b\n');
+    const tag = `anew-test-parents:${randomUUID()}`;
+    docker(['build', '--quiet', '--tag', tag, ctx]);
+    const [, copyA, label] = docker(['history', '--quiet', '--no-trunc', tag]).trim().split('\n');
+    expect(copyA).toMatch(/^sha256:/);
+    cleanup.push(() => removeChain(label!));
+    docker(['image', 'rm', '--no-prune', tag]);
+    // anew builds the same Dockerfile: the engine takes the label and COPY a from the cache and
+    // makes COPY b anew on top of copyA. Removing anew's tag must leave copyA: with docker's
+    // default it would go too, and a build standing on it would fail with "unknown parent image ID".
+    const r = await runAction(
+      'build',
+      { image: `${registry.host}/dockerfile/parents`, context: ctx },
+      { env },
+    );
+    expect(r.code, r.log).toBe(0);
+    expect(docker(['image', 'ls', '--format', '{{.Repository}}'])).not.toContain('dockerfile/parents');
+    expect(docker(['image', 'inspect', '--format', '{{.Id}}', copyA!]).trim()).toBe(copyA);
   });
 
   it('runs and serves the site, with the labels given', async () => {

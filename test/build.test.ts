@@ -1,7 +1,9 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_LOCAL, NODE24, runAction } from './helpers/action.ts';
 import {
@@ -76,8 +78,12 @@ describe('daemonless build of the sample app', () => {
     expect(schemas.config(config), JSON.stringify(schemas.config.errors)).toBe(true);
     expect(config.created).toBe('2023-11-14T22:13:20Z');
     expect(config.config.Env).toEqual(['PORT=8080']);
-    // The refusal of a bad document shows the validator really checks.
+    // The refusal of a bad document shows the validator really checks, also the fields 1.1.0 added.
     expect(schemas.manifest({ ...manifest, schemaVersion: 1 })).toBe(false);
+    expect(manifest.artifactType).toBeUndefined();
+    expect(schemas.manifest({ ...manifest, artifactType: 'not a media type' })).toBe(false);
+    expect(schemas.manifest({ ...manifest, subject: { mediaType: manifest.mediaType } })).toBe(false);
+    expect(schemas.manifest({ ...manifest, subject: manifest.config })).toBe(true);
   });
 
   it('is pulled and run by podman, and serves the site', async () => {
@@ -411,5 +417,154 @@ describe('registry credentials', () => {
     });
     expect(r.code).not.toBe(0);
     expect(r.log).toMatch(/only one of "registry-username" and "registry-password" is set/);
+  });
+});
+
+/** The uncompressed top layer of an image, read straight from the registry. */
+async function topLayer(host: string, repo: string, digest: string): Promise<Buffer> {
+  const get = async (p: string, accept?: string) => {
+    const res = await fetch(`http://${host}/v2/${repo}/${p}`, { headers: accept ? { accept } : {} });
+    if (!res.ok) throw new Error(`GET ${p}: ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  };
+  const manifest = JSON.parse(
+    (await get(`manifests/${digest}`, 'application/vnd.oci.image.manifest.v1+json')).toString(),
+  );
+  return zlib.gunzipSync(await get(`blobs/${manifest.layers.at(-1).digest}`));
+}
+
+describe('golden digest', () => {
+  // Fixed inputs, nothing taken from this machine: the digests below are committed, and any
+  // change to how anew writes an image (tar, gzip, config, manifest) must change them on purpose
+  // (and bump DAEMONLESS_BUILDER). Both Node runtimes must give them: gzip comes from each Node's zlib.
+  const GOLDEN = {
+    digest: 'sha256:c06bb24331b9f8af15e6e287fe06d5d55e655e7a243de1584b53fd9e32027e97',
+    inputsDigest: 'sha256:88713a92a5d41782fd3394de3e1400f26c696a3a0dad94a210d3d7002d9d6fe8',
+  };
+
+  function goldenContext(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-golden-'));
+    const w = (rel: string, data: string | Buffer, mode = 0o644) => {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), data);
+      fs.chmodSync(path.join(dir, rel), mode);
+    };
+    w('site/index.html', '<h1>golden</h1>\n');
+    w('site/css/app.css', 'body { color: gold }\n', 0o600);
+    w(`site/${'deep/'.repeat(22)}é-long-name.txt`, 'a PAX path\n');
+    w('bin/run', '#!/bin/sh\necho golden\n', 0o755);
+    // More than one 1 MiB gzip block, pseudo-random so it does not compress away.
+    const big = Buffer.alloc(3 * 1024 * 1024 + 12345);
+    let x = 2463534242;
+    for (let i = 0; i < big.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      big[i] = x & 0x3f;
+    }
+    w('data/big.bin', big);
+    fs.symlinkSync('index.html', path.join(dir, 'site/home.html'));
+    fs.linkSync(path.join(dir, 'site/index.html'), path.join(dir, 'site/same.html'));
+    return dir;
+  }
+
+  it('a fixed set of inputs gives the committed digests under Node 20 and Node 24', async () => {
+    const ctx = goldenContext();
+    cleanup.push(() => fs.rmSync(ctx, { recursive: true, force: true }));
+    for (const node of [NODE24, NODE_LOCAL]) {
+      const r = await runAction(
+        'build',
+        {
+          image: `${registry.host}/golden/${node === NODE24 ? 'node24' : 'local'}`,
+          context: ctx,
+          'source-date-epoch': '1700000000',
+          files: 'site/:/www/\nbin/run:/usr/local/bin/\ndata/big.bin:/data/',
+          env: 'MODE=golden',
+          entrypoint: '["/usr/local/bin/run"]',
+          labels: 'org.opencontainers.image.title=golden',
+          cache: 'false',
+        },
+        // The run's commit and repository become labels: none here, also when the suite runs in a workflow.
+        { node, env: { GITHUB_SHA: undefined, GITHUB_REPOSITORY: undefined, GITHUB_SERVER_URL: undefined } },
+      );
+      expect(r.code, r.log).toBe(0);
+      expect(
+        { digest: r.outputs['digest'], inputsDigest: r.outputs['inputs-digest'] },
+        `under ${node}`,
+      ).toEqual(GOLDEN);
+    }
+  });
+});
+
+describe('a context swapped while builds run', () => {
+  let swapper: ChildProcess | undefined;
+  afterAll(() => swapper?.kill('SIGKILL'));
+
+  it('never puts a file from outside the context into the layer', async () => {
+    const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-swap-ctx-'));
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-swap-outside-'));
+    cleanup.push(() => fs.rmSync(ctx, { recursive: true, force: true }));
+    cleanup.push(() => fs.rmSync(outside, { recursive: true, force: true }));
+    // As long as the context file: a size check alone cannot tell them apart.
+    fs.writeFileSync(path.join(outside, 'secret'), 'OUTSIDE-SECRET-XYZ\n');
+    expect(fs.statSync(path.join(outside, 'secret')).size).toBe('inside the context\n'.length);
+    // The regular file keeps one inode (a hard link stays beside it), so a build that catches it
+    // between swaps can succeed; the symlink is renamed over it atomically, as an attacker would.
+    // (The symlink goes first: renaming a link of the same file over it would do nothing.)
+    fs.writeFileSync(path.join(ctx, 'keep'), 'inside the context\n');
+    fs.linkSync(path.join(ctx, 'keep'), path.join(ctx, 'f'));
+    const script = `
+      const fs = require('node:fs');
+      const [ctx, secret] = process.argv.slice(1);
+      const until = Date.now() + 120000;
+      let n = 0;
+      while (Date.now() < until) {
+        fs.symlinkSync(secret, ctx + '/t2');
+        fs.renameSync(ctx + '/t2', ctx + '/f');
+        fs.linkSync(ctx + '/keep', ctx + '/t1');
+        fs.renameSync(ctx + '/t1', ctx + '/f');
+        if (++n % 1000 === 0) {
+          fs.writeFileSync(ctx + '.count-new', String(n));
+          fs.renameSync(ctx + '.count-new', ctx + '.count');
+        }
+      }`;
+    swapper = spawn(process.execPath, ['-e', script, ctx, path.join(outside, 'secret')], { stdio: 'ignore' });
+    cleanup.push(() => fs.rmSync(`${ctx}.count`, { force: true }));
+    cleanup.push(() => fs.rmSync(`${ctx}.count-new`, { force: true }));
+    const results: string[] = [];
+    try {
+      for (let i = 0; i < 16; i++) {
+        const r = await runAction('build', {
+          image: `${registry.host}/swap/web`,
+          context: ctx,
+          files: 'f:/f',
+          'source-date-epoch': EPOCH,
+          cache: 'false',
+        });
+        if (r.code === 0) {
+          const layer = (await topLayer(registry.host, 'swap/web', r.outputs['digest']!)).toString('latin1');
+          results.push(
+            layer.includes('OUTSIDE-SECRET')
+              ? 'exit 0 with the outside file in the layer'
+              : layer.includes('inside the context')
+                ? 'exit 0 with the context file'
+                : 'exit 0 without the file',
+          );
+        } else {
+          const clear =
+            /anew\/build: .*("f" in input "files" is a symlink to .*outside the context|changed while the image was being built|neither a file nor a directory|does not exist in the context)/.test(
+              r.log,
+            ) && !/\n\s+at /.test(r.log);
+          results.push(clear ? 'refused clearly' : `refused unclearly: ${r.log.slice(-400)}`);
+        }
+      }
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+    expect(results.filter((r) => !['exit 0 with the context file', 'refused clearly'].includes(r))).toEqual(
+      [],
+    );
+    // The swapper really raced the builds.
+    expect(Number(fs.readFileSync(`${ctx}.count`, 'utf8'))).toBeGreaterThan(1000);
   });
 });

@@ -84,7 +84,9 @@ it('deploys, flips, rolls back and cleans up from the command line', async () =>
 });
 
 it('explains its mistakes: unknown options, missing values, tags', () => {
-  expect(cli(['deploy', '--help']).stdout).toMatch(/Usage: anew deploy[\s\S]*--image \(required\)/);
+  expect(cli(['deploy', '--help']).stdout).toMatch(
+    /Usage: anew deploy --image VALUE --environment VALUE[\s\S]*--image VALUE .*\(required\)/,
+  );
   expect(cli(['flip', '--environment', 'x', '--colour', 'blue']).stderr).toMatch(/unknown option --colour/);
   expect(cli(['flip', '--environment']).stderr).toMatch(/option --environment needs a value/);
   const tag = cli([
@@ -96,7 +98,7 @@ it('explains its mistakes: unknown options, missing values, tags', () => {
     '--image',
     `${services.registry}/anew-test/${app}:v1`,
   ]);
-  expect(tag.code).toBe(1);
+  expect(tag.code).toBe(2);
   expect(tag.stderr).toMatch(/is not pinned by digest/);
   expect(cli(['nope']).code).toBe(2);
 });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from '../packages/cli/src/main.ts';
 import { removeApp } from './fixtures/apps/images.ts';
 import { containers, routeOf } from './fixtures/apps/world.ts';
 import { newKeyPair, workflowEnv } from './fixtures/sigstore/workflow-env.ts';
@@ -34,6 +35,11 @@ afterAll(async () => {
   await caddy?.stop();
   fs.rmSync(ctx, { recursive: true, force: true });
 });
+
+const tagsOf = async (repository: string) => {
+  const r = await fetch(`http://${services.registry}/v2/${repository}/tags/list`);
+  return r.status === 200 ? (((await r.json()) as { tags: string[] | null }).tags ?? []) : [];
+};
 
 const inputs = () => ({
   image: repo(),
@@ -72,6 +78,23 @@ describe('ship', () => {
     expect(containers(app)).toEqual([]);
   });
 
+  it('a dry run changes nothing anywhere: the build is planned, nothing pushed, signed, started or routed', async () => {
+    const fresh = `anew-ship/dry-${process.pid}`;
+    const run = await runAction(
+      'ship',
+      { ...inputs(), image: `${services.registry}/${fresh}`, 'dry-run': 'true' },
+      { env: workflowEnv() },
+    );
+    expect(run.code, run.log).toBe(0);
+    expect(run.outputs['inputs-digest']).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(run.outputs['image']).toBeUndefined();
+    expect(run.log).toMatch(/Plan: build and push an image for inputs-digest/);
+    expect(run.log).not.toMatch(/Attest|Signed|Rekor/);
+    expect(await tagsOf(fresh)).toEqual([]);
+    expect(containers(app)).toEqual([]);
+    expect(await routeOf(caddy.admin, app, 'production')).toBeUndefined();
+  });
+
   it('builds, attests, deploys behind the provenance gate and flips: the site answers through the router', async () => {
     const run = await runAction('ship', inputs(), { env: workflowEnv(), node: NODE24 });
     expect(run.code, run.log).toBe(0);
@@ -100,7 +123,44 @@ describe('ship', () => {
     expect((await fetch(`http://${listen}/`)).status).toBe(200);
   });
 
+  it('a dry run once the image exists plans the deploy, and still changes nothing', async () => {
+    const before = containers(app);
+    const route = await routeOf(caddy.admin, app, 'production');
+    const tags = await tagsOf('anew-ship/sample');
+    const run = await runAction('ship', { ...inputs(), 'dry-run': 'true' }, { env: workflowEnv() });
+    expect(run.code, run.log).toBe(0);
+    expect(run.outputs['image']).toBe(shipped);
+    expect(run.log).toMatch(/Plan \(dry run/);
+    expect(containers(app)).toEqual(before);
+    expect(await routeOf(caddy.admin, app, 'production')).toEqual(route);
+    expect(await tagsOf('anew-ship/sample')).toEqual(tags);
+  });
+
+  it("anew.yml's settings take effect under ship: no action.yml default hides them", async () => {
+    const config = path.join(ctx, 'anew.yml');
+    fs.writeFileSync(config, 'defaults:\n  require-provenance: true\n');
+    const { 'public-key': _k, 'require-provenance': _r, 'source-repository': _s, ...rest } = inputs();
+    const before = containers(app);
+    const run = await runAction('ship', { ...rest, attest: 'false', config }, { env: workflowEnv() });
+    fs.rmSync(config);
+    // require-provenance from anew.yml asks for a policy, and none is given: refused before anything runs.
+    expect(run.code).not.toBe(0);
+    expect(run.log).toMatch(/no signer is required/);
+    expect(containers(app)).toEqual(before);
+  });
+
+  it('runs from the CLI in-process, build → deploy → flip, leaving process.env as it was', async () => {
+    const env = { ...process.env };
+    const { 'public-key': _k, 'require-provenance': _r, 'source-repository': _s, ...rest } = inputs();
+    const args = Object.entries({ ...rest, attest: 'false' }).flatMap(([k, v]) => [`--${k}`, v]);
+    const code = await cli(['ship', ...args]);
+    expect(code).toBe(0);
+    expect({ ...process.env }).toEqual(env);
+    expect((await fetch(`http://${listen}/`)).status).toBe(200);
+  });
+
   it('cleanup retires the environment: its targets, its route, and the images they ran', async () => {
+    const targets = containers(app).length;
     const run = await runAction('cleanup', {
       environment: 'production',
       app,
@@ -109,7 +169,7 @@ describe('ship', () => {
       'router-url': caddy.admin,
     });
     expect(run.code, run.log).toBe(0);
-    expect(run.outputs['removed']!.split('\n')).toHaveLength(2);
+    expect(run.outputs['removed']!.split('\n')).toHaveLength(targets);
     expect(containers(app)).toEqual([]);
     expect(await routeOf(caddy.admin, app, 'production')).toBeUndefined();
     expect(() => docker(['image', 'inspect', shipped!])).toThrow();

@@ -89,7 +89,7 @@ beforeAll(async () => {
   };
   settings = {
     ...DEFAULT_SETTINGS,
-    target: 'swarm',
+    driver: 'swarm',
     replicas: 2,
     'health-path': '/health',
     listen: `127.0.0.1:${await freePort()}`,

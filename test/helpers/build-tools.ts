@@ -137,13 +137,20 @@ export function blobWrites(requests: readonly string[]): string[] {
   return requests.filter((r) => /^(POST|PATCH|PUT) \/v2\/.+\/blobs\/uploads\//.test(r));
 }
 
-const SCHEMA_DIR = path.resolve(repoRoot, '../shared/reference/oci-image-spec');
+/** Where Debian's golang-github-opencontainers-image-spec-dev (installed by test/services/install.sh) puts the schemas. */
+const SCHEMA_DIR = '/usr/share/gocode/src/github.com/opencontainers/image-spec/schema';
 
 /**
- * Validators for the OCI image-spec JSON schemas. They are draft-04 and refer
- * to each other by `id` and relative file names; ajv speaks draft-07, so the
- * ids are dropped and each file is registered under the URLs its neighbours
- * use for it.
+ * Validators for the official OCI image-spec JSON schemas, as Debian ships
+ * them. They are draft-04 and refer to each other by `id` and relative file
+ * names; ajv speaks draft-07, so the ids are dropped and each file is
+ * registered under the URLs its neighbours use for it.
+ *
+ * Debian's package is image-spec 1.1.0-rc2, whose schemas predate fields
+ * that 1.1.0 added: `artifactType` and `subject` on manifests and indexes,
+ * `artifactType` and `data` on descriptors. The rc2 schemas let any extra
+ * field through, so these fields are checked here against 1.1.0's rules
+ * (a media type; a descriptor; base64) on top of the rc2 schema.
  */
 export function ociSchemas(): {
   manifest: ValidateFunction;
@@ -152,7 +159,7 @@ export function ociSchemas(): {
 } {
   if (!fs.existsSync(SCHEMA_DIR))
     throw new Error(
-      `the OCI image-spec JSON schemas are not at ${SCHEMA_DIR}: copy the schema/ folder of opencontainers/image-spec there`,
+      `the OCI image-spec JSON schemas are not at ${SCHEMA_DIR}: install golang-github-opencontainers-image-spec-dev (bash test/services/install.sh)`,
     );
   const ajv = new Ajv({ strict: false, allErrors: true });
   addFormats.default(ajv);
@@ -174,9 +181,37 @@ export function ociSchemas(): {
       ajv.addSchema(schema, `${base}${f}`);
   }
   const get = (f: string) => ajv.getSchema(`https://opencontainers.org/schema/image/${f}`)!;
+  // 1.1.0's additions, in 1.1.0's words (schema/defs-descriptor.json, content-descriptor.json, image-*-schema.json).
+  const mediaType = {
+    $ref: 'https://opencontainers.org/schema/image/defs-descriptor.json#/definitions/mediaType',
+  };
+  const descriptor11 = {
+    allOf: [{ $ref: 'https://opencontainers.org/schema/image/content-descriptor.json' }],
+    properties: {
+      artifactType: mediaType,
+      data: { type: 'string', contentEncoding: 'base64', pattern: '^[A-Za-z0-9+/]*={0,2}$' },
+    },
+  };
+  const later = ajv.compile({
+    properties: {
+      artifactType: mediaType,
+      subject: descriptor11,
+      config: descriptor11,
+      layers: { items: descriptor11 },
+      manifests: { items: descriptor11 },
+    },
+  });
+  const both = (rc2: ValidateFunction): ValidateFunction => {
+    const f = ((doc: unknown) => {
+      const ok = rc2(doc) && later(doc);
+      f.errors = rc2.errors ?? later.errors;
+      return ok;
+    }) as ValidateFunction;
+    return f;
+  };
   return {
-    manifest: get('image-manifest-schema.json'),
-    index: get('image-index-schema.json'),
+    manifest: both(get('image-manifest-schema.json')),
+    index: both(get('image-index-schema.json')),
     config: get('config-schema.json'),
   };
 }

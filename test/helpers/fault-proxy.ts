@@ -15,13 +15,17 @@ export type Fault =
   /** Flip one byte of the request body on its way to the registry. */
   | { kind: 'flip-upload' }
   /** Replace Docker-Content-Digest with another digest. */
-  | { kind: 'wrong-digest-header' };
+  | { kind: 'wrong-digest-header' }
+  /** Answer with a redirect (307 unless told) to `location`, as a registry sends reads to its storage. */
+  | { kind: 'redirect'; location: string; status?: number };
 
 export interface Exchange {
   method: string;
   path: string;
   status: number;
   fault?: Fault['kind'];
+  /** The Range header the client sent, if any. */
+  range?: string;
 }
 
 /**
@@ -71,7 +75,22 @@ export class FaultProxy {
     this.counts.set(key, n);
     const fault = this.rule({ method: req.method ?? 'GET', path, n });
     const record = (status: number) =>
-      this.log.push({ method: req.method ?? '', path, status, fault: fault?.kind });
+      this.log.push({
+        method: req.method ?? '',
+        path,
+        status,
+        fault: fault?.kind,
+        ...(req.headers.range ? { range: req.headers.range } : {}),
+      });
+
+    if (fault?.kind === 'redirect') {
+      const status = fault.status ?? 307;
+      record(status);
+      req.resume();
+      res.writeHead(status, { location: fault.location, 'content-length': '0' });
+      res.end();
+      return;
+    }
 
     if (fault?.kind === 'status') {
       record(fault.status);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts the real services the tests and the demo use, on loopback, as
-# ../shared/design/ARCHITECTURE.md describes: a Docker engine (vfs), two OCI
+# Starts the real services the tests and the demo use, on loopback, as the
+# architecture notes describe: a Docker engine (vfs), two OCI
 # registries (open, and htpasswd-protected), Caddy with its admin API, and
 # sshd for a remote engine over ssh://. Idempotent: what already answers is
 # kept. Writes the addresses to $ANEW_SERVICES_DIR/env (sourced by tests).

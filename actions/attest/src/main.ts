@@ -1,15 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { type ActionDefinition, input } from '@anew/action';
+import type { ActionDefinition, InputReader } from '@anew/action';
+import { readBuildRecord } from '@anew/core/build';
 import { UserError } from '@anew/core/errors';
 import { runContextFromEnv } from '@anew/core/github';
 import { attestImage, loadSigningKey, type SigningKey, type SigningMethod } from '@anew/core/provenance';
-import { type Digest, parseDigest, type Reference, shortDigest } from '@anew/core/ref';
+import { type Digest, type Reference, shortDigest } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
 import { storeGithubAttestation } from './github-attestation.ts';
+import { spec } from './spec.ts';
 
-interface Inputs {
+export interface AttestInputs {
   image: Reference & { digest: Digest };
   /** Undefined: keyless. */
   signingKey?: SigningKey;
@@ -17,107 +19,61 @@ interface Inputs {
   rekorUrl: string;
   push: boolean;
   githubAttestation: boolean;
+  /** Undefined: what build recorded in the job for this digest. */
   inputsDigest?: Digest;
   baseDigest?: Digest;
   startedOn: Date;
-  finishedOn?: Date;
   credential?: Credential;
   githubToken?: string;
 }
 
-function url(name: string): string {
-  const v = input.required(name);
-  try {
-    const u = new URL(v);
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error();
-  } catch {
-    throw new UserError(`input "${name}" is "${v}", not an http(s) URL`);
-  }
-  return v.replace(/\/+$/, '');
-}
+export type AttestOutputs = { 'attestation-digest': Digest | undefined; 'bundle-path': string };
 
-interface BuildRecord {
-  inputsDigest?: Digest;
-  baseDigest?: Digest;
-  startedOn?: Date;
-  finishedOn?: Date;
-}
-
-function time(value: unknown, what: string): Date | undefined {
-  if (value === undefined) return undefined;
-  const d = new Date(String(value));
-  if (Number.isNaN(d.getTime())) throw new UserError(`${what} is "${value}", not a time`);
-  return d;
-}
-
-/** What build left for this digest in the job: $RUNNER_TEMP/anew/build-<hex>.json. */
-function buildRecord(digest: Digest): BuildRecord {
-  const file = path.join(
-    process.env['RUNNER_TEMP'] || '/tmp',
-    'anew',
-    `build-${digest.slice(digest.indexOf(':') + 1)}.json`,
-  );
-  if (!fs.existsSync(file)) return {};
-  let json: { inputsDigest?: string; baseDigest?: string; startedOn?: string; finishedOn?: string };
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    throw new UserError(
-      `${file}, which build wrote for this digest, is not JSON`,
-      'Run build again, or give inputs-digest and base-digest',
-    );
-  }
-  return {
-    inputsDigest: json.inputsDigest ? parseDigest(json.inputsDigest, `inputsDigest in ${file}`) : undefined,
-    baseDigest: json.baseDigest ? parseDigest(json.baseDigest, `baseDigest in ${file}`) : undefined,
-    startedOn: time(json.startedOn, `startedOn in ${file}`),
-    finishedOn: time(json.finishedOn, `finishedOn in ${file}`),
-  };
-}
-
-function readInputs(): Inputs {
-  const image = input.pinnedImage('image');
-  const pem = input.secret('signing-key');
-  const password = input.secret('signing-key-password');
+/** Every input but the image (ship reads these before build has made the image). */
+export function parseRest(r: InputReader): Omit<AttestInputs, 'image'> {
+  const pem = r.secret('signing-key');
+  const password = r.secret('signing-key-password');
   if (password !== undefined && pem === undefined) {
     throw new UserError(
-      'signing-key-password is set but signing-key is not',
+      `${r.name('signing-key-password')} is set but ${r.name('signing-key')} is not`,
       'Give the key too, or remove the password to sign keyless',
     );
   }
-  const signingKey = pem === undefined ? undefined : loadSigningKey(pem, password, 'input "signing-key"');
+  const signingKey = pem === undefined ? undefined : loadSigningKey(pem, password, r.name('signing-key'));
   if (!signingKey && !process.env['ACTIONS_ID_TOKEN_REQUEST_URL']) {
     throw new UserError(
-      "keyless signing needs the job's OIDC token, and this job has none",
-      'Add `permissions: id-token: write` to the job, or sign with signing-key',
+      "keyless signing needs the job's OIDC token, and there is none here",
+      r.source.commandLine
+        ? 'Sign with a key: --signing-key-file PATH, --signing-key-stdin or $ANEW_SIGNING_KEY (keyless signing needs a GitHub Actions job with `permissions: id-token: write`)'
+        : 'Add `permissions: id-token: write` to the job, or sign with signing-key',
     );
   }
-  const githubAttestation = input.bool('github-attestation', false);
-  const githubToken = input.secret('github-token');
+  const githubAttestation = r.bool('github-attestation');
+  const githubToken = r.secret('github-token');
   if (githubAttestation && !githubToken) {
     throw new UserError(
-      'github-attestation is true but github-token is empty',
+      `${r.name('github-attestation')} is true but ${r.name('github-token')} is empty`,
       'Pass a token with `attestations: write`',
     );
   }
-  const recorded = buildRecord(image.digest);
-  input.str('config');
   return {
-    image,
     signingKey,
-    fulcioUrl: url('fulcio-url'),
-    rekorUrl: url('rekor-url'),
-    push: input.bool('push-to-registry', true),
+    fulcioUrl: r.url('fulcio-url'),
+    rekorUrl: r.url('rekor-url'),
+    push: r.bool('push-to-registry'),
     githubAttestation,
-    inputsDigest: input.digest('inputs-digest') ?? recorded.inputsDigest,
-    baseDigest: input.digest('base-digest') ?? recorded.baseDigest,
-    // The build's own times when it recorded them; else this job's process start (the
-    // runner starts one per step, so this is when attest started) and the signing time.
-    startedOn: recorded.startedOn ?? new Date(Date.now() - process.uptime() * 1000),
-    finishedOn: recorded.finishedOn,
-    credential: input.credential('registry-username', 'registry-password'),
+    inputsDigest: r.digest('inputs-digest'),
+    baseDigest: r.digest('base-digest'),
+    // The build's own times when it recorded them (read in main); else this process's start
+    // (the runner starts one per step, so this is when attest started).
+    startedOn: new Date(Date.now() - process.uptime() * 1000),
+    credential: r.credential('registry-username', 'registry-password'),
     githubToken,
   };
+}
+
+export function parse(r: InputReader): AttestInputs {
+  return { image: r.pinnedImage('image'), ...parseRest(r) };
 }
 
 /** The job's OIDC token for Sigstore; its failures are the workflow's to fix. */
@@ -132,11 +88,12 @@ async function jobToken(): Promise<string> {
   }
 }
 
-const action: ActionDefinition<Inputs> = {
-  name: 'attest',
-  readInputs,
-  async main(inputs, { log, summary }) {
+const action: ActionDefinition<AttestInputs, AttestOutputs> = {
+  ...spec,
+  parse,
+  async main(inputs, { log, summary, jobDir }) {
     const { image } = inputs;
+    const recorded = readBuildRecord(jobDir, image.digest);
     const signing: SigningMethod = inputs.signingKey
       ? { kind: 'key', key: inputs.signingKey }
       : {
@@ -156,18 +113,17 @@ const action: ActionDefinition<Inputs> = {
         image,
         signing,
         run: runContextFromEnv(),
-        inputsDigest: inputs.inputsDigest,
-        baseDigest: inputs.baseDigest,
-        startedOn: inputs.startedOn,
-        finishedOn: inputs.finishedOn,
+        inputsDigest: inputs.inputsDigest ?? recorded.inputsDigest,
+        baseDigest: inputs.baseDigest ?? recorded.baseDigest,
+        startedOn: recorded.startedOn ?? inputs.startedOn,
+        finishedOn: recorded.finishedOn,
         push: inputs.push,
       },
       log,
     );
-    const dir = path.join(process.env['RUNNER_TEMP'] || '/tmp', 'anew');
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(jobDir, { recursive: true });
     const bundlePath = path.join(
-      dir,
+      jobDir,
       `attestation-${image.digest.slice(image.digest.indexOf(':') + 1)}.sigstore.json`,
     );
     fs.writeFileSync(bundlePath, result.bundle);

@@ -1,166 +1,192 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type ActionDefinition, input } from '@anew/action';
+import type { ActionContext, ActionDefinition, InputReader } from '@anew/action';
 import {
+  type BuildPlan,
   type BuildRequest,
   build,
   defaultSourceDateEpoch,
   imageLabels,
   parseSourceDateEpoch,
   parseTags,
+  planBuild,
   runDerivedLabels,
+  writeBuildRecord,
 } from '@anew/core/build';
 import { UserError } from '@anew/core/errors';
 import { Exec } from '@anew/core/exec';
 import { runContextFromEnv } from '@anew/core/github';
 import { parseCommand, parseFileMappings, parsePlatform } from '@anew/core/image';
-import { parseReference, shortDigest } from '@anew/core/ref';
+import {
+  type Digest,
+  parsePinnedReference,
+  parseReference,
+  type Reference,
+  shortDigest,
+} from '@anew/core/ref';
 import { type Credential, CredentialStore, RegistryClient } from '@anew/core/registry';
+import { spec } from './spec.ts';
 
-interface Inputs {
+export interface BuildInputs {
   request: Omit<BuildRequest, 'epoch'>;
   /** Undefined: the commit time of HEAD, else 0 (needs git, so resolved in main). */
   sourceDateEpoch?: number;
   credential?: Credential;
 }
 
+export type BuildOutputs = {
+  digest: Digest;
+  image: Reference & { digest: Digest };
+  'inputs-digest': Digest;
+  'cache-hit': boolean;
+  tags: string[];
+  'base-digest': Digest | undefined;
+};
+
 /** Reads and checks every input; nothing is contacted or written here. */
-function readInputs(): Inputs {
-  const repo = input.repository('image');
-  const files = parseFileMappings(input.list('files'));
+export function parse(r: InputReader): BuildInputs {
+  const repo = r.repository('image');
+  const files = parseFileMappings(r.list('files'));
   const daemonless = files.length > 0;
-  const dockerOnly = ['build-args', 'target'].filter((k) => input.optional(k) !== undefined);
-  const filesOnly = ['base', 'entrypoint', 'cmd', 'env', 'workdir', 'user'].filter(
-    (k) => input.optional(k) !== undefined,
-  );
+  const dockerOnly = ['build-args', 'target'].filter((k) => r.given(k));
+  const filesOnly = ['base', 'entrypoint', 'cmd', 'env', 'workdir', 'user'].filter((k) => r.given(k));
+  const q = (k: string) => r.source.short(k);
   if (daemonless && dockerOnly.length > 0)
     throw new UserError(
-      `"${dockerOnly.join('", "')}" apply to Dockerfile builds, but "files" selects the daemonless builder`,
-      'Remove them, or remove "files" to build the Dockerfile',
+      `${dockerOnly.map(q).join(', ')} apply to Dockerfile builds, but ${q('files')} selects the daemonless builder`,
+      `Remove them, or remove ${q('files')} to build the Dockerfile`,
     );
   if (!daemonless && filesOnly.length > 0)
     throw new UserError(
-      `"${filesOnly.join('", "')}" apply to the daemonless builder, which "files" selects, but "files" is empty`,
-      'Give "files" (SOURCE:DESTINATION per line), or describe the image in a Dockerfile',
+      `${filesOnly.map(q).join(', ')} apply to the daemonless builder, which ${q('files')} selects, but ${q('files')} is empty`,
+      `Give ${q('files')} (SOURCE:DESTINATION per line), or describe the image in a Dockerfile`,
     );
-  const base = input.optional('base');
+  const base = r.optional('base');
   const command = (name: string) => {
-    const v = input.optional(name);
-    return v === undefined ? undefined : parseCommand(v, `input "${name}"`);
+    const v = r.optional(name);
+    return v === undefined ? undefined : parseCommand(v, r.name(name));
   };
-  const platforms = input.list('platforms', { commas: true });
-  const epoch = input.optional('source-date-epoch');
-  const userLabels = input.keyValues('labels');
+  const platforms = r.list('platforms', { commas: true });
+  const epoch = r.optional('source-date-epoch');
+  const userLabels = r.keyValues('labels');
   const run = runContextFromEnv();
-  const credential = input.credential('registry-username', 'registry-password');
-  // build neither reads anew.yml (it has no build settings) nor calls the GitHub API;
-  // both inputs are declared by every action, and the token is masked like any secret.
-  input.str('config');
-  input.secret('github-token');
+  const credential = r.credential('registry-username', 'registry-password');
   return {
     request: {
       repo,
-      context: input.str('context') || '.',
-      tags: parseTags(input.list('tags'), repo),
-      cache: input.bool('cache', true),
+      context: r.str('context') || '.',
+      tags: parseTags(r.list('tags'), repo, r.name('tags')),
+      cache: r.bool('cache'),
       platforms:
         platforms.length > 0
-          ? [...new Set(platforms)].map((p) => parsePlatform(p, 'input "platforms"'))
+          ? [...new Set(platforms)].map((p) => parsePlatform(p, r.name('platforms')))
           : undefined,
       labels: imageLabels(run, userLabels),
       incidental: { epoch: epoch === undefined, labels: runDerivedLabels(run, userLabels) },
       daemonless: daemonless
         ? {
             files,
-            base: base === undefined || base === 'scratch' ? undefined : parseReference(base, 'input "base"'),
+            base: base === undefined || base === 'scratch' ? undefined : parseReference(base, r.name('base')),
             settings: {
               entrypoint: command('entrypoint'),
               cmd: command('cmd'),
-              env: input.keyValues('env'),
-              workdir: input.optional('workdir'),
-              user: input.optional('user'),
+              env: r.keyValues('env'),
+              workdir: r.optional('workdir'),
+              user: userOf(r),
             },
           }
         : undefined,
       dockerfile: daemonless
         ? undefined
         : {
-            file: input.str('dockerfile') || 'Dockerfile',
-            buildArgs: input.keyValues('build-args'),
-            target: input.optional('target'),
+            file: r.str('dockerfile') || 'Dockerfile',
+            buildArgs: r.keyValues('build-args'),
+            target: r.optional('target'),
           },
     },
-    sourceDateEpoch: epoch === undefined ? undefined : parseSourceDateEpoch(epoch),
+    sourceDateEpoch:
+      epoch === undefined ? undefined : parseSourceDateEpoch(epoch, r.name('source-date-epoch')),
     credential,
   };
 }
 
-const action: ActionDefinition<Inputs> = {
-  name: 'build',
-  readInputs,
-  async main(inputs, { log, summary }) {
-    const startedOn = new Date();
-    const { request, credential } = inputs;
-    const registry = request.repo.registry;
-    const exec = new Exec(log);
-    // Read the docker config now, so an unreadable one fails before anything is pushed.
-    if (!credential) await new CredentialStore().get(registry);
-    const epoch = inputs.sourceDateEpoch ?? (await defaultSourceDateEpoch(exec, request.context));
-    const client = new RegistryClient({
-      log,
-      credentials: credential ? { [registry]: credential } : undefined,
-    });
-    const tmpDir = fs.mkdtempSync(
-      path.join(process.env['RUNNER_TEMP'] || fs.realpathSync('/tmp'), 'anew-build-'),
+/** The image's user: a name or uid, with an optional group (name or gid). */
+function userOf(r: InputReader): string | undefined {
+  const v = r.optional('user');
+  if (v !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$/.test(v))
+    throw new UserError(
+      `${r.name('user')} is ${JSON.stringify(v)}`,
+      'Give a user name or uid, optionally :group, e.g. 1000:1000 or app',
     );
-    try {
-      const r = await build({ ...request, epoch }, { client, exec, log, tmpDir, credential });
-      writeBuildRecord(r.digest, { inputsDigest: r.inputsDigest, baseDigest: r.baseDigest, startedOn });
-      summary.title = `anew/build: ${request.repo.name}@${shortDigest(r.digest)}`;
-      summary
-        .row('Image', r.image)
-        .row('Digest', r.digest)
-        .row('Size', `${(r.size / 1024 / 1024).toFixed(2)} MiB`)
-        .row('Layers', r.layers)
-        .row('Platforms', r.platforms.join(', '))
-        .row('Cache hit', r.cacheHit)
-        .row('Inputs digest', r.inputsDigest)
-        .row('Base digest', r.baseDigest)
-        .row('Tags', r.tags.join(' '))
-        .row('Builder', r.builder);
-      return {
-        digest: r.digest,
-        image: r.image,
-        'inputs-digest': r.inputsDigest,
-        'cache-hit': r.cacheHit,
-        tags: r.tags.join('\n'),
-        'base-digest': r.baseDigest,
-      };
-    } finally {
-      fs.rmSync(tmpDir, { recursive: true, force: true });
-    }
+  return v;
+}
+
+/** What build and its plan share: the resolved epoch, the registry client and a scratch folder. */
+async function withBuildDeps<T>(
+  inputs: BuildInputs,
+  { log }: ActionContext,
+  fn: (req: BuildRequest, deps: Parameters<typeof build>[1]) => Promise<T>,
+): Promise<T> {
+  const { request, credential } = inputs;
+  const registry = request.repo.registry;
+  const exec = new Exec(log);
+  const credentials = credential ? { [registry]: credential } : undefined;
+  // One store for the run, so a credential helper runs once per registry.
+  const credentialStore = new CredentialStore(credentials);
+  // Read the docker config now, so an unreadable one fails before anything is pushed.
+  if (!credential) await credentialStore.get(registry);
+  const epoch = inputs.sourceDateEpoch ?? (await defaultSourceDateEpoch(exec, request.context));
+  const client = new RegistryClient({ log, credentials, credentialStore });
+  const tmpDir = fs.mkdtempSync(
+    path.join(process.env['RUNNER_TEMP'] || fs.realpathSync('/tmp'), 'anew-build-'),
+  );
+  try {
+    return await fn({ ...request, epoch }, { client, exec, log, tmpDir, credential });
+  } finally {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+/** A dry run of build: what it would build or reuse, with nothing written anywhere. */
+export function plan(inputs: BuildInputs, ctx: ActionContext): Promise<BuildPlan> {
+  return withBuildDeps(inputs, ctx, (req, deps) => planBuild(req, deps));
+}
+
+const action: ActionDefinition<BuildInputs, BuildOutputs> = {
+  ...spec,
+  parse,
+  async main(inputs, ctx) {
+    const startedOn = new Date();
+    const { summary } = ctx;
+    const r = await withBuildDeps(inputs, ctx, (req, deps) => build(req, deps));
+    const image = parsePinnedReference(r.image);
+    writeBuildRecord(ctx.jobDir, r.digest, {
+      inputsDigest: r.inputsDigest,
+      baseDigest: r.baseDigest,
+      startedOn,
+      finishedOn: new Date(),
+    });
+    summary.title = `anew/build: ${inputs.request.repo.name}@${shortDigest(r.digest)}`;
+    summary
+      .row('Image', r.image)
+      .row('Digest', r.digest)
+      .row('Size', `${(r.size / 1024 / 1024).toFixed(2)} MiB`)
+      .row('Layers', r.layers)
+      .row('Platforms', r.platforms.join(', '))
+      .row('Cache hit', r.cacheHit)
+      .row('Inputs digest', r.inputsDigest)
+      .row('Base digest', r.baseDigest)
+      .row('Tags', r.tags.join(' '))
+      .row('Builder', r.builder);
+    return {
+      digest: r.digest,
+      image,
+      'inputs-digest': r.inputsDigest,
+      'cache-hit': r.cacheHit,
+      tags: r.tags,
+      'base-digest': r.baseDigest,
+    };
   },
 };
-
-/**
- * What the attest action reads for the provenance of this digest,
- * $RUNNER_TEMP/anew/build-<hex>.json: the inputs-digest, the base's digest
- * (when there is a base) and when this build started and finished.
- */
-function writeBuildRecord(
-  digest: string,
-  r: { inputsDigest: string; baseDigest: string | undefined; startedOn: Date },
-): void {
-  const dir = path.join(process.env['RUNNER_TEMP'] || '/tmp', 'anew');
-  fs.mkdirSync(dir, { recursive: true });
-  const body: Record<string, string> = { inputsDigest: r.inputsDigest };
-  if (r.baseDigest) body['baseDigest'] = r.baseDigest;
-  body['startedOn'] = r.startedOn.toISOString();
-  body['finishedOn'] = new Date().toISOString();
-  fs.writeFileSync(
-    path.join(dir, `build-${digest.slice(digest.indexOf(':') + 1)}.json`),
-    `${JSON.stringify(body)}\n`,
-  );
-}
 
 export default action;

@@ -1,42 +1,29 @@
-import { type ActionDefinition, input } from '@anew/action';
+import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
 import type { Settings } from '@anew/core/config';
 import { infraFor, prune, retireEnvironment } from '@anew/core/release';
 import type { Target } from '@anew/core/targets';
+import { spec } from './spec.ts';
 
 interface Inputs {
   environment: string;
   app: string;
   settings: Settings;
   all: boolean;
-  'dry-run': boolean;
+  dryRun: boolean;
 }
 
-const action: ActionDefinition<Inputs> = {
-  name: 'cleanup',
-  readInputs() {
-    const { environment, app, settings } = readEnvironment([
-      'keep',
-      'target',
-      'docker-host',
-      'network',
-      'router',
-      'router-url',
-      'hosts',
-      'listen',
-    ]);
-    input.secret('github-token');
-    return {
-      environment,
-      app,
-      settings,
-      all: input.bool('all', false),
-      'dry-run': input.bool('dry-run', false),
-    };
-  },
+function parse(r: InputReader): Inputs {
+  const { environment, app, settings } = readEnvironment(r, 'cleanup');
+  return { environment, app, settings, all: r.bool('all'), dryRun: r.bool('dry-run') };
+}
+
+const action: ActionDefinition<Inputs, { removed: string[] }> = {
+  ...spec,
+  parse,
   async main(inputs, { log, summary }) {
     const infra = infraFor(inputs.settings, log);
-    const request = { app: inputs.app, environment: inputs.environment, dryRun: inputs['dry-run'] };
+    const request = { app: inputs.app, environment: inputs.environment, dryRun: inputs.dryRun };
     let removed: Target[];
     if (inputs.all) {
       const res = await retireEnvironment(infra, request);
@@ -46,9 +33,9 @@ const action: ActionDefinition<Inputs> = {
       removed = await prune(infra, { ...request, keep: inputs.settings.keep });
       summary.row('Kept warm', `${inputs.settings.keep} previous release(s) besides the live one`);
     }
-    summary.title = `anew/cleanup: ${inputs.app}/${inputs.environment}${inputs['dry-run'] ? ' (dry run)' : ''}`;
+    summary.title = `anew/cleanup: ${inputs.app}/${inputs.environment}${inputs.dryRun ? ' (dry run)' : ''}`;
     summary.row('Targets removed', removed.length);
-    return { removed: removed.map((t) => `${t.name}@${t.engine}`).join('\n') };
+    return { removed: removed.map((t) => `${t.name}@${t.engine}`) };
   },
 };
 

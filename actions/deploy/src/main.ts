@@ -1,71 +1,52 @@
-import { type ActionDefinition, input } from '@anew/action';
+import path from 'node:path';
+import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
-import { readVerifyPolicy } from '@anew/action/policy';
+import { POLICY_KEYS, readVerifyPolicy } from '@anew/action/policy';
 import type { Settings } from '@anew/core/config';
 import { runContextFromEnv } from '@anew/core/github';
 import type { VerifyPolicy } from '@anew/core/provenance';
 import type { Digest, Reference } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
 import { deploy, infraFor } from '@anew/core/release';
+import { spec } from './spec.ts';
 
-interface Inputs {
+export interface DeployInputs {
   image: Reference & { digest: Digest };
   environment: string;
   app: string;
   settings: Settings;
-  'dry-run': boolean;
+  dryRun: boolean;
   /** The provenance policy, when require-provenance or any policy input asks for verification. */
   policy: VerifyPolicy | undefined;
   registry: Credential | undefined;
 }
 
-const POLICY_INPUTS = [
-  'public-key',
-  'certificate-identity',
-  'certificate-identity-regexp',
-  'source-repository',
-  'source-ref',
-  'builder-id',
-  'trusted-root',
-] as const;
+export type DeployOutputs = { target: string; url: string; release: string };
 
-const action: ActionDefinition<Inputs> = {
-  name: 'deploy',
-  readInputs() {
-    const image = input.pinnedImage('image');
-    const { environment, app, settings } = readEnvironment([
-      'target',
-      'docker-host',
-      'network',
-      'port',
-      'env',
-      'health-path',
-      'health-timeout',
-      'keep',
-      'memory',
-      'cpus',
-      'replicas',
-      'constraints',
-      'require-provenance',
-      'router-url',
-    ]);
-    // Any policy input asks for verification, as require-provenance does (the issuer alone has a default).
-    const policyGiven = POLICY_INPUTS.some((k) => input.optional(k) !== undefined);
-    const policy = settings['require-provenance'] || policyGiven ? readVerifyPolicy() : undefined;
-    input.optional('certificate-oidc-issuer');
-    const registry = input.credential('registry-username', 'registry-password');
-    input.secret('github-token');
-    return {
-      image,
-      environment,
-      app,
-      settings,
-      'dry-run': input.bool('dry-run', false),
-      policy,
-      registry,
-    };
-  },
-  async main(inputs, { log, summary }) {
+/** Every input but the image (ship reads these before build has made the image). */
+export function parseRest(r: InputReader): Omit<DeployInputs, 'image'> {
+  const { environment, app, settings } = readEnvironment(r, 'deploy');
+  // Any policy input asks for verification, as require-provenance does (the issuer alone has a default).
+  const policyGiven = POLICY_KEYS.some((k) => r.given(k));
+  const policy = settings['require-provenance'] || policyGiven ? readVerifyPolicy(r) : undefined;
+  return {
+    environment,
+    app,
+    settings,
+    dryRun: r.bool('dry-run'),
+    policy,
+    registry: r.credential('registry-username', 'registry-password'),
+  };
+}
+
+export function parse(r: InputReader): DeployInputs {
+  return { image: r.pinnedImage('image'), ...parseRest(r) };
+}
+
+const action: ActionDefinition<DeployInputs, DeployOutputs> = {
+  ...spec,
+  parse,
+  async main(inputs, { log, summary, jobDir }) {
     const { policy } = inputs;
     const infra = infraFor(inputs.settings, log);
     const result = await deploy(infra, {
@@ -74,7 +55,7 @@ const action: ActionDefinition<Inputs> = {
       environment: inputs.environment,
       settings: inputs.settings,
       run: runContextFromEnv(),
-      dryRun: inputs['dry-run'],
+      dryRun: inputs.dryRun,
       registryAuth: inputs.registry && { registry: inputs.image.registry, ...inputs.registry },
       // The provenance gate: the same verification as anew/verify, before anything starts.
       verify: policy
@@ -83,10 +64,11 @@ const action: ActionDefinition<Inputs> = {
               log,
               credentials: inputs.registry ? { [inputs.image.registry]: inputs.registry } : undefined,
             });
-            const tmp = process.env['RUNNER_TEMP'] || '/tmp';
             // Loaded only when asked for: Sigstore's verifier is most of this action's code.
             const { verifyImage } = await import('@anew/core/provenance');
-            const v = await verifyImage(client, inputs.image, policy, log, { cacheDir: tmp });
+            const v = await verifyImage(client, inputs.image, policy, log, {
+              cacheDir: path.dirname(jobDir),
+            });
             summary.row('Provenance', `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`);
           }
         : undefined,

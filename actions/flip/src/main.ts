@@ -1,41 +1,35 @@
-import { type ActionDefinition, input } from '@anew/action';
+import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
-import type { SettingKey, Settings } from '@anew/core/config';
+import { checkDockerName, type SettingKey, type Settings } from '@anew/core/config';
 import { flip, infraFor } from '@anew/core/release';
+import { spec } from './spec.ts';
 
-interface Inputs {
+export interface FlipInputs {
   environment: string;
+  /** The target's name: deploy's "target" output. */
   target: string;
   app: string;
   settings: Settings;
+  /** The settings an input or anew.yml gave: the rest follow the live route (its listen address and hosts). */
   given: ReadonlySet<SettingKey>;
-  'dry-run': boolean;
+  dryRun: boolean;
 }
 
-const action: ActionDefinition<Inputs> = {
-  name: 'flip',
-  readInputs() {
-    const { environment, app, settings, given } = readEnvironment([
-      'docker-host',
-      'router',
-      'router-url',
-      'hosts',
-      'listen',
-      'strategy',
-      'steps',
-      'interval',
-      'max-error-rate',
-    ]);
-    input.secret('github-token');
-    return {
-      environment,
-      target: input.required('target'),
-      app,
-      settings,
-      given,
-      'dry-run': input.bool('dry-run', false),
-    };
-  },
+export type FlipOutputs = { release: string | undefined; 'previous-target': string | undefined };
+
+/** Every input but the target (ship reads these before deploy has started the target). */
+export function parseRest(r: InputReader): Omit<FlipInputs, 'target'> {
+  const { environment, app, settings, given } = readEnvironment(r, 'flip');
+  return { environment, app, settings, given, dryRun: r.bool('dry-run') };
+}
+
+export function parse(r: InputReader): FlipInputs {
+  return { target: checkDockerName(r.required('target'), r.name('target')), ...parseRest(r) };
+}
+
+const action: ActionDefinition<FlipInputs, FlipOutputs> = {
+  ...spec,
+  parse,
   async main(inputs, { log, summary }) {
     const infra = infraFor(inputs.settings, log);
     const result = await flip(infra, {
@@ -44,7 +38,7 @@ const action: ActionDefinition<Inputs> = {
       to: inputs.target,
       settings: inputs.settings,
       given: inputs.given,
-      dryRun: inputs['dry-run'],
+      dryRun: inputs.dryRun,
     });
     summary.title = result.dryRun
       ? 'anew/flip: plan (dry run)'

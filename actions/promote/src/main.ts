@@ -1,3 +1,4 @@
 import { notImplemented } from '@anew/action';
+import { spec } from './spec.ts';
 
-export default notImplemented('promote');
+export default notImplemented(spec);

@@ -1,37 +1,34 @@
-import { type ActionDefinition, input } from '@anew/action';
+import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
 import type { SettingKey, Settings } from '@anew/core/config';
+import { UserError } from '@anew/core/errors';
 import { infraFor, rollback } from '@anew/core/release';
+import { spec } from './spec.ts';
 
 interface Inputs {
   environment: string;
   to: string | undefined;
   app: string;
   settings: Settings;
+  /** The settings an input or anew.yml gave: the rest follow the live route. */
   given: ReadonlySet<SettingKey>;
-  'dry-run': boolean;
+  dryRun: boolean;
 }
 
-const action: ActionDefinition<Inputs> = {
-  name: 'rollback',
-  readInputs() {
-    const { environment, app, settings, given } = readEnvironment([
-      'docker-host',
-      'router',
-      'router-url',
-      'hosts',
-      'listen',
-    ]);
-    input.secret('github-token');
-    return {
-      environment,
-      to: input.optional('to'),
-      app,
-      settings,
-      given,
-      'dry-run': input.bool('dry-run', false),
-    };
-  },
+function parse(r: InputReader): Inputs {
+  const { environment, app, settings, given } = readEnvironment(r, 'rollback');
+  const to = r.optional('to');
+  if (to !== undefined && !/^(sha256:[0-9a-f]{64}|[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254})$/.test(to))
+    throw new UserError(
+      `${r.name('to')} is ${JSON.stringify(to)}`,
+      'Give a release id (e.g. 20260101-120000-abc123), a target name or an image digest (sha256:…)',
+    );
+  return { environment, to, app, settings, given, dryRun: r.bool('dry-run') };
+}
+
+const action: ActionDefinition<Inputs, { release?: string; target?: string }> = {
+  ...spec,
+  parse,
   async main(inputs, { log, summary }) {
     const infra = infraFor(inputs.settings, log);
     const result = await rollback(infra, {
@@ -40,7 +37,7 @@ const action: ActionDefinition<Inputs> = {
       to: inputs.to,
       settings: inputs.settings,
       given: inputs.given,
-      dryRun: inputs['dry-run'],
+      dryRun: inputs.dryRun,
     });
     summary.title = result.dryRun
       ? 'anew/rollback: plan (dry run)'

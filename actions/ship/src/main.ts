@@ -1,82 +1,88 @@
-import { type ActionDefinition, input, type Outputs } from '@anew/action';
-import { parseDigest, parsePinnedReference } from '@anew/core/ref';
-import attest from '../../attest/src/main.ts';
-import build from '../../build/src/main.ts';
-import deploy from '../../deploy/src/main.ts';
-import flip from '../../flip/src/main.ts';
+import { type ActionDefinition, type InputReader, type Outputs, omitInputs } from '@anew/action';
+import { parsePinnedReference, shortDigest } from '@anew/core/ref';
+import attest, { type AttestInputs, parseRest as parseAttest } from '../../attest/src/main.ts';
+import build, { type BuildInputs, parse as parseBuild, plan as planBuild } from '../../build/src/main.ts';
+import deploy, { type DeployInputs, parseRest as parseDeploy } from '../../deploy/src/main.ts';
+import flip, { type FlipInputs, parseRest as parseFlip } from '../../flip/src/main.ts';
+import { spec } from './spec.ts';
 
-type InputsOf<A> = A extends ActionDefinition<infer I> ? I : never;
-
+/** Each step's inputs, typed, without what the step before produces (the image, the target). */
 interface Inputs {
-  build: InputsOf<typeof build>;
-  attest?: InputsOf<typeof attest>;
-  deploy: InputsOf<typeof deploy>;
-  flip?: InputsOf<typeof flip>;
+  build: BuildInputs;
+  attest?: Omit<AttestInputs, 'image'>;
+  deploy: Omit<DeployInputs, 'image'>;
+  flip?: Omit<FlipInputs, 'target'>;
+  dryRun: boolean;
   startedOn: Date;
 }
 
-/** Stands for the digest build will produce, so every later step's inputs are checked before anything runs. */
-const PENDING_DIGEST = `sha256:${'0'.repeat(64)}`;
-const PENDING_TARGET = 'pending-target';
+/**
+ * Every step's inputs read as that action reads them (ship's inputs are their
+ * union), all checked before the first side effect.
+ */
+function parse(r: InputReader): Inputs {
+  const startedOn = new Date();
+  const dryRun = r.bool('dry-run');
+  return {
+    // The app's environment ("env") is deploy's; the image's own is set in a Dockerfile or by build.
+    build: parseBuild(r.view(build.inputs, { target: 'build-target' }, ['env'])),
+    // A dry run signs nothing: a keyless signature is a permanent transparency-log entry.
+    attest: r.bool('attest') && !dryRun ? parseAttest(r.view(omitInputs(attest.inputs, 'image'))) : undefined,
+    deploy: parseDeploy(r.view(omitInputs(deploy.inputs, 'image'))),
+    flip: r.bool('flip') ? parseFlip(r.view(omitInputs(flip.inputs, 'target'))) : undefined,
+    dryRun,
+    startedOn,
+  };
+}
 
 /**
- * build → attest → deploy → flip in one step. Each step is the action of the
- * same name, its inputs read as that action reads them (ship's inputs are
- * their union), all before the first side effect; then each runs with what
- * the one before produced.
+ * build → attest → deploy → flip in one step: each step is the action of the
+ * same name, run with the typed outputs of the one before.
  */
-const action: ActionDefinition<Inputs> = {
-  name: 'ship',
-  readInputs() {
-    const startedOn = new Date();
-    const repo = input.repository('image');
-    const pending = `${repo.name}@${PENDING_DIGEST}`;
-    return {
-      // In ship, "target" is the deploy driver; the Dockerfile stage is "build-target".
-      build: input.withInputs({ target: input.str('build-target') }, () => build.readInputs()),
-      attest: input.bool('attest', true)
-        ? input.withInputs({ image: pending }, () => attest.readInputs())
-        : undefined,
-      deploy: input.withInputs({ image: pending }, () => deploy.readInputs()),
-      flip: input.bool('flip', true)
-        ? input.withInputs({ target: PENDING_TARGET }, () => flip.readInputs())
-        : undefined,
-      startedOn,
-    };
-  },
+const action: ActionDefinition<Inputs, Outputs> = {
+  ...spec,
+  parse,
   async main(inputs, ctx) {
-    const { log } = ctx;
-    const outputs: Outputs = {};
+    const { log, summary } = ctx;
+    const where = `${inputs.deploy.app}/${inputs.deploy.environment}`;
+    if (inputs.dryRun) {
+      const plan = await log.group('Build (plan)', () => planBuild(inputs.build, ctx));
+      summary.title = `anew/ship: plan (dry run) → ${where}`;
+      summary.row('Inputs digest', plan.inputsDigest).row('Image', plan.cached?.image ?? 'to be built');
+      if (!plan.cached) {
+        summary.note(
+          'Nothing was built, pushed or signed; deploy and flip are planned once the image exists.',
+        );
+        return { 'inputs-digest': plan.inputsDigest };
+      }
+      const image = parsePinnedReference(plan.cached.image);
+      const d = await log.group('Deploy (plan)', () => deploy.main({ ...inputs.deploy, image }, ctx));
+      return { 'inputs-digest': plan.inputsDigest, image, digest: image.digest, 'cache-hit': true, ...d };
+    }
     const built = await log.group('Build', () => build.main(inputs.build, ctx));
-    Object.assign(outputs, built);
-    const image = parsePinnedReference(String(built['image']));
+    const { image } = built;
+    let attested: Outputs = {};
     if (inputs.attest) {
-      const a = await log.group('Attest', () =>
+      const a = inputs.attest;
+      attested = await log.group('Attest', () =>
         attest.main(
           {
-            ...inputs.attest!,
+            ...a,
             image,
-            inputsDigest: inputs.attest!.inputsDigest ?? parseDigest(String(built['inputs-digest'])),
-            baseDigest:
-              inputs.attest!.baseDigest ??
-              (built['base-digest'] ? parseDigest(String(built['base-digest'])) : undefined),
+            inputsDigest: a.inputsDigest ?? built['inputs-digest'],
+            baseDigest: a.baseDigest ?? built['base-digest'],
             startedOn: inputs.startedOn,
           },
           ctx,
         ),
       );
-      Object.assign(outputs, a);
     }
     const d = await log.group('Deploy', () => deploy.main({ ...inputs.deploy, image }, ctx));
-    Object.assign(outputs, d);
-    if (inputs.flip && !inputs.deploy['dry-run']) {
-      const f = await log.group('Flip', () =>
-        flip.main({ ...inputs.flip!, target: String(d['target']) }, ctx),
-      );
-      Object.assign(outputs, f);
-    }
-    ctx.summary.title = `anew/ship: ${image.name}@${image.digest.slice(7, 19)} → ${inputs.deploy.app}/${inputs.deploy.environment}`;
-    return outputs;
+    const f = inputs.flip
+      ? await log.group('Flip', () => flip.main({ ...inputs.flip!, target: d.target }, ctx))
+      : {};
+    summary.title = `anew/ship: ${image.name}@${shortDigest(image.digest)} → ${where}`;
+    return { ...built, ...attested, ...d, ...f };
   },
 };
 

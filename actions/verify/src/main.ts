@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import * as core from '@actions/core';
-import { type ActionDefinition, input } from '@anew/action';
+import type { ActionDefinition, InputReader } from '@anew/action';
 import { readVerifyPolicy } from '@anew/action/policy';
 import { type VerifyPolicy, verifyImage } from '@anew/core/provenance';
 import { type Digest, type Reference, shortDigest } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
+import { spec } from './spec.ts';
 
 interface Inputs {
   image: Reference & { digest: Digest };
@@ -13,36 +13,29 @@ interface Inputs {
   credential?: Credential;
 }
 
-function readInputs(): Inputs {
-  const image = input.pinnedImage('image');
-  const policy = readVerifyPolicy();
-  const credential = input.credential('registry-username', 'registry-password');
-  // verify reads neither anew.yml nor the GitHub API; both inputs are declared by every action.
-  input.str('config');
-  input.secret('github-token');
+function parse(r: InputReader): Inputs {
+  const image = r.pinnedImage('image');
+  const policy = readVerifyPolicy(r);
+  const credential = r.credential('registry-username', 'registry-password');
   return { image, policy, credential };
 }
 
-const action: ActionDefinition<Inputs> = {
-  name: 'verify',
-  readInputs,
-  async main({ image, policy, credential }, { log, summary }) {
+const action: ActionDefinition<Inputs, { verified: boolean; 'predicate-path': string }> = {
+  ...spec,
+  parse,
+  // For steps with continue-on-error: the refusal is also an output.
+  failureOutputs: { verified: false },
+  async main({ image, policy, credential }, { log, summary, jobDir }) {
     summary.title = `anew/verify: ${image.name}@${shortDigest(image.digest)}`;
     summary.row('Image', image.toString()).row('Predicate type', policy.predicateType);
     const client = new RegistryClient({
       log,
       credentials: credential ? { [image.registry]: credential } : undefined,
     });
-    const tmp = process.env['RUNNER_TEMP'] || '/tmp';
-    const result = await verifyImage(client, image, policy, log, { cacheDir: tmp }).catch((e: unknown) => {
-      // For steps with continue-on-error: the refusal is also an output.
-      core.setOutput('verified', 'false');
-      throw e;
-    });
-    const dir = path.join(tmp, 'anew');
-    fs.mkdirSync(dir, { recursive: true });
+    const result = await verifyImage(client, image, policy, log, { cacheDir: path.dirname(jobDir) });
+    fs.mkdirSync(jobDir, { recursive: true });
     const predicatePath = path.join(
-      dir,
+      jobDir,
       `predicate-${image.digest.slice(image.digest.indexOf(':') + 1)}.json`,
     );
     fs.writeFileSync(predicatePath, `${JSON.stringify(result.statement.predicate, null, 2)}\n`);

@@ -1,28 +1,34 @@
-import { environmentSettings, type SettingKey, type Settings, settingsFromStrings } from '@anew/core/config';
-import * as input from './inputs.ts';
+import {
+  environmentSettings,
+  type SettingAction,
+  type SettingKey,
+  type Settings,
+  settingsFromStrings,
+  settingsOf,
+} from '@anew/core/config';
+import type { InputReader } from './reader.ts';
 
 /**
  * The environment an action works on and its settings: anew.yml's values for
- * that environment (or its template, e.g. pr-*), overridden by the inputs
- * named in `keys` that the step sets. Kept apart from inputs.ts because it
- * loads the config validator, which the build and provenance actions never need.
+ * that environment (or its template, e.g. pr-*), overridden by the settings
+ * the action takes as inputs that the step sets. Kept apart from the reader
+ * because it loads the config validator, which the build and provenance
+ * actions never need.
  */
-export function readEnvironment(keys: readonly SettingKey[]): {
-  environment: string;
-  app: string;
-  settings: Settings;
-  given: ReadonlySet<SettingKey>;
-} {
-  const environment = input.environmentName('environment');
+export function readEnvironment(
+  r: InputReader,
+  action: SettingAction,
+): { environment: string; app: string; settings: Settings; given: ReadonlySet<SettingKey> } {
+  const environment = r.environmentName('environment');
   const overrides = settingsFromStrings(
-    keys,
-    (k) => input.optional(k),
-    (k) => `input "${k}"`,
+    settingsOf(action),
+    (k) => r.optional(k),
+    (k) => r.name(k),
   );
   const { app, settings, given } = environmentSettings({
-    configFile: input.str('config'),
+    configFile: r.str('config'),
     environment,
-    app: input.optional('app'),
+    app: r.optional('app'),
     repository: process.env['GITHUB_REPOSITORY'],
     overrides,
   });

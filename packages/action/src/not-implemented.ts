@@ -1,14 +1,16 @@
 import { UserError } from '@anew/core/errors';
 import type { ActionDefinition } from './run.ts';
+import type { ActionSpec } from './spec.ts';
 
-/** Placeholder for an action whose issue has not landed yet. */
-export function notImplemented(name: string): ActionDefinition<void> {
+/** Placeholder for an action whose issue has not landed yet; hidden from the CLI. */
+export function notImplemented(spec: ActionSpec): ActionDefinition<void> {
   return {
-    name,
-    readInputs() {},
+    ...spec,
+    hidden: true,
+    parse() {},
     async main() {
       throw new UserError(
-        `the ${name} action is not implemented yet`,
+        `the ${spec.name} action is not implemented yet`,
         'Follow the project issues for its release',
       );
     },

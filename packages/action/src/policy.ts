@@ -6,7 +6,18 @@ import {
   SLSA_PROVENANCE_V1,
   type VerifyPolicy,
 } from '@anew/core/provenance/policy';
-import * as input from './inputs.ts';
+import type { InputReader } from './reader.ts';
+
+/** The policy inputs that ask for verification when given (the issuer alone has a default). */
+export const POLICY_KEYS = [
+  'public-key',
+  'certificate-identity',
+  'certificate-identity-regexp',
+  'source-repository',
+  'source-ref',
+  'builder-id',
+  'trusted-root',
+] as const;
 
 /**
  * The provenance policy inputs that verify, deploy and promote share, read in
@@ -14,38 +25,39 @@ import * as input from './inputs.ts';
  * certificate-oidc-issuer, source-repository, source-ref, builder-id,
  * trusted-root (and predicate-type where the action declares it).
  */
-export function readVerifyPolicy(): VerifyPolicy {
-  const trustedRoot = input.optional('trusted-root');
+export function readVerifyPolicy(r: InputReader): VerifyPolicy {
+  const trustedRoot = r.optional('trusted-root');
   if (trustedRoot !== undefined && !fs.existsSync(trustedRoot)) {
     throw new UserError(
-      `input "trusted-root" names ${trustedRoot}, which does not exist`,
+      `${r.name('trusted-root')} names ${trustedRoot}, which does not exist`,
       'Give the path of a Sigstore trusted root JSON file',
     );
   }
   const policy: VerifyPolicy = {
-    publicKey: readPublicKey(),
-    certificateIdentity: input.optional('certificate-identity'),
-    certificateIdentityRegexp: input.optional('certificate-identity-regexp'),
-    certificateOidcIssuer: input.optional('certificate-oidc-issuer') ?? GITHUB_ACTIONS_ISSUER,
-    sourceRepository: input.optional('source-repository'),
-    sourceRef: input.optional('source-ref'),
-    builderId: input.optional('builder-id'),
+    publicKey: readPublicKey(r),
+    certificateIdentity: r.optional('certificate-identity'),
+    certificateIdentityRegexp: r.optional('certificate-identity-regexp'),
+    certificateOidcIssuer: r.optional('certificate-oidc-issuer') ?? GITHUB_ACTIONS_ISSUER,
+    sourceRepository: r.optional('source-repository'),
+    sourceRef: r.optional('source-ref'),
+    builderId: r.optional('builder-id'),
     trustedRoot,
-    predicateType: input.optional('predicate-type') ?? SLSA_PROVENANCE_V1,
+    predicateType:
+      (r.spec['predicate-type'] ? r.optional('predicate-type') : undefined) ?? SLSA_PROVENANCE_V1,
   };
   checkPolicy(policy);
   return policy;
 }
 
 /** A PEM public key given inline, or the path of a file that holds one (as cosign takes it). */
-function readPublicKey(): string | undefined {
-  const v = input.optional('public-key');
+function readPublicKey(r: InputReader): string | undefined {
+  const v = r.optional('public-key');
   if (v === undefined || v.includes('-----BEGIN')) return v;
-  if (!fs.existsSync(v)) {
+  if (!fs.existsSync(v.trim())) {
     throw new UserError(
-      'input "public-key" is neither a PEM key nor the path of a file',
+      `${r.name('public-key')} is neither a PEM key nor the path of a file`,
       'Give the PEM text (-----BEGIN PUBLIC KEY-----…) or a path',
     );
   }
-  return fs.readFileSync(v, 'utf8');
+  return fs.readFileSync(v.trim(), 'utf8');
 }

@@ -1,31 +1,59 @@
+import os from 'node:os';
+import path from 'node:path';
 import * as core from '@actions/core';
 import { errorMessage, isUserError } from '@anew/core/errors';
-import type { Logger } from '@anew/core/log';
+import { type Logger, oneLine, SecretMasker } from '@anew/core/log';
+import { InputReader, type InputSource, type RawInputs, runnerInputs, runnerSource } from './reader.ts';
+import type { ActionSpec } from './spec.ts';
 
-/** The logger the core sees inside an action: @actions/core underneath. */
-export const actionsLogger: Logger = {
-  debug: (m) => core.debug(m),
-  info: (m) => core.info(m),
-  warning: (m) => core.warning(m),
-  error: (m) => core.error(m),
-  group: (name, fn) => core.group(name, fn),
-  setSecret: (s) => core.setSecret(s),
-};
+/**
+ * The logger the core sees inside an action: @actions/core underneath. A
+ * message never starts a line of its own (core.info prints it raw, and the
+ * runner reads a line starting with `::` as a workflow command); the other
+ * levels are workflow commands whose value @actions/core escapes itself.
+ */
+export function actionsLogger(secrets: SecretMasker): Logger {
+  return {
+    debug: (m) => core.debug(m),
+    info: (m) => core.info(oneLine(m)),
+    warning: (m) => core.warning(m),
+    error: (m) => core.error(m),
+    group: (name, fn) => core.group(oneLine(name), fn),
+    setSecret: (s) => {
+      core.setSecret(s);
+      secrets.add(s);
+    },
+  };
+}
 
-export type Outputs = Record<string, string | number | boolean | undefined>;
+/** An output value as main returns it; written as text (a list one item per line). */
+export type OutputValue = string | number | boolean | undefined | readonly string[] | { toString(): string };
+export type Outputs = Readonly<Record<string, OutputValue>>;
+
+/** An output as the runner and the CLI print it. */
+export function outputText(v: Exclude<OutputValue, undefined>): string {
+  return Array.isArray(v) ? v.join('\n') : String(v);
+}
 
 export interface ActionContext {
   log: Logger;
   /** Rows for the job summary; written once at the end, also when the action fails. */
   summary: SummaryBuilder;
+  /** Where files for later steps of the job go (bundle-path, the build record): $RUNNER_TEMP/anew. */
+  jobDir: string;
+}
+
+/** $RUNNER_TEMP/anew in a job; the system's temporary folder elsewhere (it outlives a CLI command). */
+export function jobDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env['RUNNER_TEMP'] || os.tmpdir(), 'anew');
 }
 
 export class SummaryBuilder {
   title: string | undefined;
   readonly rows: [string, string][] = [];
   readonly notes: string[] = [];
-  row(key: string, value: string | number | boolean | undefined): this {
-    if (value !== undefined && value !== '') this.rows.push([key, String(value)]);
+  row(key: string, value: OutputValue): this {
+    if (value !== undefined && value !== '') this.rows.push([key, outputText(value)]);
     return this;
   }
   note(text: string): this {
@@ -34,38 +62,49 @@ export class SummaryBuilder {
   }
 }
 
-export interface ActionDefinition<I> {
-  /** The action's name, as in anew/<name>; prefixes every failure once. */
-  name: string;
-  /** Parse and check every input before any side effect. */
-  readInputs(): I;
-  main(inputs: I, ctx: ActionContext): Promise<Outputs>;
+export interface ActionDefinition<I, O extends Outputs = Outputs> extends ActionSpec {
+  /** Parses and checks every input, whatever its source, before any side effect. */
+  parse(r: InputReader): I;
+  /** Does the work and returns every output: nothing sets an output from inside. */
+  main(inputs: I, ctx: ActionContext): Promise<O>;
+  /** Outputs a failed run still sets, for steps with continue-on-error (e.g. verified=false). */
+  failureOutputs?: Outputs;
 }
 
 /** Reads the inputs (all checks before any side effect), then runs main: what the action and the CLI share. */
-export async function executeAction<I>(
-  def: ActionDefinition<I>,
-  log: Logger,
-  summary: SummaryBuilder = new SummaryBuilder(),
-): Promise<Outputs> {
-  const inputs = def.readInputs();
-  return def.main(inputs, { log, summary });
+export async function executeAction<I, O extends Outputs>(
+  def: ActionDefinition<I, O>,
+  raw: RawInputs,
+  source: InputSource,
+  ctx: ActionContext,
+): Promise<O> {
+  const inputs = def.parse(new InputReader(def.inputs, raw, source));
+  return def.main(inputs, ctx);
 }
 
 /**
- * Runs an action: inputs, main, outputs, summary, and failure reporting.
- * A user error is reported as its message; a bug with its stack.
+ * Runs an action as the runner starts it: inputs from INPUT_*, main, outputs,
+ * summary, and failure reporting. A user error is reported as its message; a
+ * bug with its stack.
  */
-export async function runAction<I>(def: ActionDefinition<I>, log: Logger = actionsLogger): Promise<void> {
+export async function runAction<I, O extends Outputs>(def: ActionDefinition<I, O>): Promise<void> {
+  const secrets = new SecretMasker();
+  const log = actionsLogger(secrets);
   const summary = new SummaryBuilder();
   let failure: unknown;
+  const setOutputs = (outputs: Outputs) => {
+    for (const [k, v] of Object.entries(outputs)) if (v !== undefined) core.setOutput(k, outputText(v));
+  };
   try {
-    const outputs = await executeAction(def, log, summary);
-    for (const [k, v] of Object.entries(outputs)) if (v !== undefined) core.setOutput(k, String(v));
+    const raw = runnerInputs(def.inputs);
+    setOutputs(
+      await executeAction(def, raw, runnerSource(log.setSecret), { log, summary, jobDir: jobDir() }),
+    );
   } catch (e) {
     failure = e;
+    if (def.failureOutputs) setOutputs(def.failureOutputs);
   }
-  await writeSummary(def.name, summary, failure).catch((e) =>
+  await writeSummary(def.name, summary, failure, secrets).catch((e) =>
     log.debug(`summary not written: ${errorMessage(e)}`),
   );
   if (failure !== undefined) {
@@ -77,20 +116,27 @@ export async function runAction<I>(def: ActionDefinition<I>, log: Logger = actio
   }
 }
 
-async function writeSummary(name: string, s: SummaryBuilder, failure: unknown): Promise<void> {
+/** The job summary, masked as the log is: the runner masks the log, not the summary file. */
+async function writeSummary(
+  name: string,
+  s: SummaryBuilder,
+  failure: unknown,
+  secrets: SecretMasker,
+): Promise<void> {
   if (!process.env['GITHUB_STEP_SUMMARY']) return;
   if (s.rows.length === 0 && s.notes.length === 0 && failure === undefined) return;
-  const sum = core.summary.addHeading(s.title ?? `anew/${name}`, 3);
+  const text = (v: string) => escapeHtml(secrets.mask(v));
+  const sum = core.summary.addHeading(text(s.title ?? `anew/${name}`), 3);
   if (s.rows.length > 0)
     sum.addTable([
       [
         { data: 'What', header: true },
         { data: 'Value', header: true },
       ],
-      ...s.rows.map(([k, v]) => [k, `<code>${escapeHtml(v)}</code>`]),
+      ...s.rows.map(([k, v]) => [text(k), `<code>${text(v)}</code>`]),
     ]);
-  for (const n of s.notes) sum.addRaw(`<p>${escapeHtml(n)}</p>`, true);
-  if (failure !== undefined) sum.addRaw(`<p><b>Failed:</b> ${escapeHtml(errorMessage(failure))}</p>`, true);
+  for (const n of s.notes) sum.addRaw(`<p>${text(n)}</p>`, true);
+  if (failure !== undefined) sum.addRaw(`<p><b>Failed:</b> ${text(errorMessage(failure))}</p>`, true);
   await sum.write();
 }
 

@@ -148,3 +148,15 @@ describe('settings from strings (inputs, options)', () => {
     expect(got).toEqual({ keep: 5 });
   });
 });
+
+describe('renamed keys', () => {
+  it('an old "target:" key says it is now "driver"', () => {
+    expect(() => checkConfig({ environments: { production: { target: 'docker' } } })).toThrow(
+      /environments\.production\.target is now called "driver"/,
+    );
+    expect(() => checkConfig({ defaults: { target: 'docker' } })).toThrow(
+      /defaults\.target is now called "driver"/,
+    );
+    expect(resolveSettings(checkConfig({ defaults: { driver: 'docker' } }), 'x', {}).driver).toBe('docker');
+  });
+});

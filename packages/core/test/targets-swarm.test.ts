@@ -134,7 +134,7 @@ describe('SwarmEngine.start refuses bad input before any command', () => {
 });
 
 describe('driver swarm in settings', () => {
-  const s = (extra: Partial<Settings>): Settings => ({ ...DEFAULT_SETTINGS, target: 'swarm', ...extra });
+  const s = (extra: Partial<Settings>): Settings => ({ ...DEFAULT_SETTINGS, driver: 'swarm', ...extra });
   it('is one SwarmEngine on the manager named by docker-host', () => {
     const engines = enginesFor(s({ 'docker-host': ['ssh://ops@manager'] }), log);
     expect(engines).toHaveLength(1);
@@ -151,19 +151,19 @@ describe('driver swarm in settings', () => {
 
 describe('the swarm keys of anew.yml', () => {
   const doc = (settings: Record<string, unknown>) => ({ app: 'web', environments: { production: settings } });
-  it('accepts target swarm with replicas and constraints, and parses them', () => {
+  it('accepts driver swarm with replicas and constraints, and parses them', () => {
     expect(() =>
-      checkConfig(doc({ target: 'swarm', replicas: 3, constraints: ['node.role==worker'] })),
+      checkConfig(doc({ driver: 'swarm', replicas: 3, constraints: ['node.role==worker'] })),
     ).not.toThrow();
     expect(parseSetting('replicas', '3', 'replicas')).toBe(3);
     expect(parseSetting('constraints', 'node.role==worker\n\nnode.labels.zone==a\n', 'constraints')).toEqual([
       'node.role==worker',
       'node.labels.zone==a',
     ]);
-    expect(parseSetting('target', 'swarm', 'target')).toBe('swarm');
+    expect(parseSetting('driver', 'swarm', 'driver')).toBe('swarm');
   });
   it('refuses more replicas than a port block holds, in the file and in an input', () => {
-    expect(() => checkConfig(doc({ target: 'swarm', replicas: 10 }))).toThrow(/replicas must be <= 9/);
+    expect(() => checkConfig(doc({ driver: 'swarm', replicas: 10 }))).toThrow(/replicas must be <= 9/);
     expect(() => parseSetting('replicas', '10', 'input replicas')).toThrow(/input replicas is "10"/);
   });
 });

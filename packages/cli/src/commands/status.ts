@@ -1,40 +1,74 @@
-import { DEFAULT_SETTINGS, loadConfig, resolveSettings, settingsFromStrings } from '@anew/core/config';
+import { InputReader, type InputSpecs } from '@anew/action';
+import {
+  DEFAULT_SETTINGS,
+  loadConfig,
+  resolveSettings,
+  SETTINGS,
+  settingDescription,
+  settingsFromStrings,
+} from '@anew/core/config';
+import { isUserError } from '@anew/core/errors';
 import { formatStatus, infraFor, status } from '@anew/core/release';
-import { parseFlags } from '../flags.ts';
+import { parseFlags, UsageError } from '../flags.ts';
 import type { Command } from './shared.ts';
+
+const SETTING_OPTIONS = ['docker-host', 'network', 'router-url'] as const;
+
+const spec: InputSpecs = {
+  app: { description: 'Application name; default: anew.yml "app".', group: 'Environment', max: 63 },
+  environment: { description: 'Only this environment.', group: 'Environment', max: 63 },
+  config: { description: 'Path of the anew.yml file.', default: 'anew.yml', group: 'Environment' },
+  ...Object.fromEntries(
+    SETTING_OPTIONS.map((k) => [
+      k,
+      { description: settingDescription(k), multiline: SETTINGS[k].multiline, group: 'Target' },
+    ]),
+  ),
+};
 
 const USAGE = `Usage: anew status [--app NAME] [--environment NAME] [--docker-host URL]... [--router-url URL] [--json]
 
 Lists each environment's live release, its digest, warm targets, and drift
 (a target that stopped or runs another image than its label's digest, a route
-to a target that is gone), read from the engines' labels and the router.`;
+to a target that is gone), read from the engines' labels and the router.
+Exit codes: 0 no drift, 3 drift found, 1 failed, 2 usage error.
+
+Examples:
+  anew status --app web
+  anew status --app web --environment production --json`;
 
 const status_: Command = async (args, log) => {
-  if (args.includes('--help') || args.includes('-h')) {
+  const { raw, help, json } = parseFlags(args, spec);
+  if (help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const flags = parseFlags(args, {
-    values: ['app', 'environment', 'config', 'docker-host', 'network', 'router-url'],
-    booleans: ['json'],
-  });
-  const config = loadConfig(flags['config'] ?? 'anew.yml', { required: flags['config'] !== undefined });
-  const settings = flags['environment']
-    ? resolveSettings(config, flags['environment'], {})
-    : { ...DEFAULT_SETTINGS };
-  Object.assign(
-    settings,
-    settingsFromStrings(
-      ['docker-host', 'network', 'router-url'],
-      (k) => flags[k],
-      (k) => `option --${k}`,
-    ),
-  );
-  const envs = await status(infraFor(settings, log), {
-    app: flags['app'] ?? config.app,
-    environment: flags['environment'],
-  });
-  process.stdout.write(`${flags['json'] ? JSON.stringify(envs, null, 2) : formatStatus(envs)}\n`);
+  let req: { settings: typeof DEFAULT_SETTINGS; app: string | undefined; environment: string | undefined };
+  try {
+    const r = new InputReader(spec, raw, {
+      name: (k) => `--${k}`,
+      short: (k) => `--${k}`,
+      missingHint: () => 'See anew status --help',
+      mask: (s) => log.setSecret(s),
+    });
+    const environment = r.given('environment') ? r.environmentName('environment') : undefined;
+    const config = loadConfig(r.str('config'), { required: r.given('config') });
+    const settings = environment ? resolveSettings(config, environment, {}) : { ...DEFAULT_SETTINGS };
+    Object.assign(
+      settings,
+      settingsFromStrings(
+        SETTING_OPTIONS,
+        (k) => r.optional(k),
+        (k) => r.name(k),
+      ),
+    );
+    req = { settings, app: r.optional('app') ?? config.app, environment };
+  } catch (e) {
+    if (isUserError(e)) throw new UsageError((e as Error).message, undefined, { cause: e });
+    throw e;
+  }
+  const envs = await status(infraFor(req.settings, log), { app: req.app, environment: req.environment });
+  process.stdout.write(`${json ? JSON.stringify(envs, null, 2) : formatStatus(envs)}\n`);
   return envs.some((e) => e.drift.length > 0) ? 3 : 0;
 };
 

@@ -81,6 +81,15 @@ export interface BuildResult {
   builder: string;
 }
 
+/** What a build would do, found without writing anything (a dry run). */
+export interface BuildPlan {
+  inputsDigest: Digest;
+  baseDigest?: Digest;
+  builder: string;
+  /** The image already built from the same inputs, which a build would reuse (when `cache` is on). */
+  cached?: { digest: Digest; image: string };
+}
+
 /**
  * Builds an image (daemonless from `files`, or from a Dockerfile), unless the
  * repository already holds one built from the same inputs; records it under
@@ -88,17 +97,47 @@ export interface BuildResult {
  * is checked before anything is written.
  */
 export async function build(req: BuildRequest, deps: BuildDeps): Promise<BuildResult> {
-  return req.daemonless ? buildDaemonless(req, req.daemonless, deps) : buildDockerfile(req, deps);
+  return (await (req.daemonless
+    ? buildDaemonless(req, req.daemonless, deps, false)
+    : buildDockerfile(req, deps, false))) as BuildResult;
+}
+
+/**
+ * Plans a build: resolves the inputs and the inputs-digest, and looks up an
+ * image built from them, reading only. Nothing is built, pushed or tagged.
+ */
+export async function planBuild(req: BuildRequest, deps: BuildDeps): Promise<BuildPlan> {
+  return (await (req.daemonless
+    ? buildDaemonless(req, req.daemonless, deps, true)
+    : buildDockerfile(req, deps, true))) as BuildPlan;
+}
+
+async function planned(
+  req: BuildRequest,
+  deps: BuildDeps,
+  plan: Omit<BuildPlan, 'cached'>,
+): Promise<BuildPlan> {
+  const hit = req.cache ? await lookupCache(deps.client, req.repo, plan.inputsDigest) : undefined;
+  deps.log.info(
+    hit
+      ? `Plan: reuse ${req.repo.repo.withDigest(hit.digest)}, recorded under ${cacheTag(plan.inputsDigest)}`
+      : `Plan: build and push an image for inputs-digest ${plan.inputsDigest}`,
+  );
+  return {
+    ...plan,
+    cached: hit && { digest: hit.digest, image: req.repo.repo.withDigest(hit.digest).toString() },
+  };
 }
 
 async function buildDaemonless(
   req: BuildRequest,
   spec: NonNullable<BuildRequest['daemonless']>,
   deps: BuildDeps,
-): Promise<BuildResult> {
+  plan: boolean,
+): Promise<BuildResult | BuildPlan> {
   const { client, log } = deps;
   const settings: ImageSettings = { ...spec.settings, labels: req.labels };
-  const plan = await log.group('Inputs', async () => {
+  const image = await log.group('Inputs', async () => {
     const p = await planImage(
       client,
       {
@@ -117,24 +156,25 @@ async function buildDaemonless(
     );
     return p;
   });
-  const platforms = plan.base
-    ? plan.base.platforms.map((b) => formatPlatform(b.platform))
-    : plan.scratchPlatforms.map(formatPlatform);
+  const platforms = image.base
+    ? image.base.platforms.map((b) => formatPlatform(b.platform))
+    : image.scratchPlatforms.map(formatPlatform);
   const inputs = inputsDigest({
     builder: DAEMONLESS_BUILDER,
     kind: 'files',
     epoch: hashedEpoch(req),
-    base: plan.base ? { name: plan.base.ref.repo.toString(), digest: plan.base.ref.digest } : 'scratch',
+    base: image.base ? { name: image.base.ref.repo.toString(), digest: image.base.ref.digest } : 'scratch',
     platforms,
-    files: describeEntries(plan.entries),
+    files: describeEntries(image.entries),
     settings: { ...settings, labels: hashedLabels(req) },
   });
   log.info(`inputs-digest: ${inputs}`);
-  const baseDigest = plan.base?.ref.digest;
+  const baseDigest = image.base?.ref.digest;
+  if (plan) return planned(req, deps, { inputsDigest: inputs, baseDigest, builder: DAEMONLESS_BUILDER });
   const hit = await cached(req, inputs, deps, DAEMONLESS_BUILDER, baseDigest);
   if (hit) return hit;
 
-  const built = await assembleImage(client, plan, deps.tmpDir, log);
+  const built = await assembleImage(client, image, deps.tmpDir, log);
   await log.group('Tags', () =>
     pushTags(client, req.repo, built.manifest, [cacheTag(inputs), ...tagNames(req)], log),
   );
@@ -152,7 +192,11 @@ async function buildDaemonless(
   };
 }
 
-async function buildDockerfile(req: BuildRequest, deps: BuildDeps): Promise<BuildResult> {
+async function buildDockerfile(
+  req: BuildRequest,
+  deps: BuildDeps,
+  plan: boolean,
+): Promise<BuildResult | BuildPlan> {
   const { client, log } = deps;
   const spec = req.dockerfile ?? { file: 'Dockerfile', buildArgs: {} };
   const root = resolveContext(req.context);
@@ -197,6 +241,11 @@ async function buildDockerfile(req: BuildRequest, deps: BuildDeps): Promise<Buil
   log.info(`inputs-digest: ${inputs}`);
   const baseDigests = Object.values(bases ?? {});
   const baseDigest = baseDigests.length === 1 ? baseDigests[0] : undefined;
+  if (plan) {
+    // Without pinned bases a build is never reused, so there is nothing to look up.
+    const p = { inputsDigest: inputs, baseDigest, builder: builder.version };
+    return bases ? planned(req, deps, p) : p;
+  }
   if (bases && baseDigests.length > 0)
     b.dockerfile = writePinnedDockerfile(text, spec.buildArgs, bases, dockerfile, deps);
   if (bases) {

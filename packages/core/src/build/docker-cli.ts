@@ -65,8 +65,15 @@ export async function engineBuilder(deps: DockerDeps): Promise<DockerfileBuilder
         await deps.exec.run('docker', dockerBuildArgv(b, image, pull), { env });
         await deps.exec.run('docker', ['push', image], { env });
       } finally {
-        // The engine keeps nothing of ours: the registry has the image now.
-        await deps.exec.run('docker', ['image', 'rm', image], { env, ignoreReturnCode: true, quiet: true });
+        // The registry has the image now: the engine keeps no tag of ours. Its untagged parents stay
+        // (--no-prune): they are the engine's build cache, and another build running now may stand on
+        // one of them (the legacy builder takes any matching image as its parent); deleting it would
+        // fail that build with "unknown parent image ID".
+        await deps.exec.run('docker', ['image', 'rm', '--no-prune', image], {
+          env,
+          ignoreReturnCode: true,
+          quiet: true,
+        });
       }
       // The digest is what the registry serves, hashed by our client, not what the CLI printed.
       const pushed = await deps.client.resolve(repo.repo.withTag(recordTag));

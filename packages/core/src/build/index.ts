@@ -1,4 +1,11 @@
-export { type BuildDeps, type BuildRequest, type BuildResult, build } from './build.ts';
+export {
+  type BuildDeps,
+  type BuildPlan,
+  type BuildRequest,
+  type BuildResult,
+  build,
+  planBuild,
+} from './build.ts';
 export { type ContextEntry, describeContext } from './context.ts';
 export { buildxBuilder, type DockerfileBuilder, engineBuilder } from './docker-cli.ts';
 export {
@@ -14,4 +21,5 @@ export {
 export { canonicalJson, DAEMONLESS_BUILDER, inputsDigest } from './inputs-digest.ts';
 export { imageLabels, runDerivedLabels } from './labels.ts';
 export { cacheTag, lookupCache, parseTags, pushTags } from './publish.ts';
+export { type BuildRecord, readBuildRecord, writeBuildRecord } from './record.ts';
 export { defaultSourceDateEpoch, parseSourceDateEpoch } from './source-date-epoch.ts';

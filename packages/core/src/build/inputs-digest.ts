@@ -7,7 +7,8 @@ import type { Digest } from '../ref/index.ts';
  * level or block size, config fields), so that no cached image made by an
  * older builder is taken for one this builder would make.
  */
-export const DAEMONLESS_BUILDER = 'anew-image/1 (ustar+pax, gzip level 1, 1 MiB blocks)';
+export const DAEMONLESS_BUILDER =
+  'anew-image/2 (ustar+pax, hard links, placed on the base, gzip level 1, 1 MiB blocks)';
 
 /** JSON with object keys sorted at every level and no white space: one text per value. */
 export function canonicalJson(value: unknown): string {

@@ -3,7 +3,13 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse, YAMLParseError } from 'yaml';
 import schema from '../../../../schema/anew.schema.json' with { type: 'json' };
 import { UserError } from '../errors/index.ts';
-import { DEFAULT_SETTINGS, parseSetting, type SettingKey, type Settings } from './settings.ts';
+import {
+  DEFAULT_SETTINGS,
+  parseSetting,
+  RENAMED_SETTINGS,
+  type SettingKey,
+  type Settings,
+} from './settings.ts';
 
 /** anew.yml as written (checked against schema/anew.schema.json). */
 export interface AnewConfig {
@@ -31,6 +37,7 @@ export function loadConfig(file: string, opts: { required?: boolean } = {}): Ane
 }
 
 export function checkConfig(doc: unknown, file = 'anew.yml'): AnewConfig {
+  checkRenamedKeys(doc, file);
   validate ??= new Ajv({ allErrors: true, strict: false }).compile(schema);
   if (!validate(doc)) {
     const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'if');
@@ -41,6 +48,23 @@ export function checkConfig(doc: unknown, file = 'anew.yml'): AnewConfig {
     );
   }
   return doc as AnewConfig;
+}
+
+/** A key that was renamed is named with its new name, rather than refused as unknown. */
+function checkRenamedKeys(doc: unknown, file: string): void {
+  if (typeof doc !== 'object' || doc === null) return;
+  const d = doc as AnewConfig;
+  const blocks: [string, unknown][] = [['defaults', d.defaults]];
+  for (const [k, v] of Object.entries(d.environments ?? {})) blocks.push([`environments.${k}`, v]);
+  for (const [where, block] of blocks) {
+    if (typeof block !== 'object' || block === null) continue;
+    for (const [old, now] of Object.entries(RENAMED_SETTINGS))
+      if (old in block)
+        throw new UserError(
+          `${file}: ${where}.${old} is now called "${now}"`,
+          `Rename the key to ${now} (e.g. ${now}: docker); "target" now only names a release's target`,
+        );
+  }
 }
 
 /** The offending key as a dotted path, e.g. environments.production.keep. */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { UserError } from '../errors/index.ts';
-import type { Logger } from '../log/index.ts';
+import { escapeData, type Logger } from '../log/index.ts';
 
 export interface ExecOptions {
   cwd?: string;
@@ -82,6 +82,7 @@ export class ExecError extends Error {
   }
 }
 
+/** An argument as the `Running:` line shows it: shell-quoted, with CR, LF and % escaped (it never starts a line). */
 function quoteForLog(a: string): string {
-  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+  return /^[\w@+=:,./-]+$/.test(a) ? a : `'${escapeData(a).replace(/'/g, `'\\''`)}'`;
 }

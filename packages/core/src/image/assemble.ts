@@ -3,10 +3,12 @@ import path from 'node:path';
 import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import { type Descriptor, type Manifest, MediaType, type RegistryClient, sha256 } from '../registry/index.ts';
-import type { ResolvedBase } from './base.ts';
+import type { BasePlatform, ResolvedBase } from './base.ts';
+import { type BaseTree, readBaseTree } from './base-tree.ts';
 import { buildConfig, type ImageSettings } from './config.ts';
 import type { LayerEntry } from './files.ts';
 import { type LayerFile, writeLayer } from './layer.ts';
+import { placeEntries } from './placement.ts';
 import { formatPlatform, type Platform } from './platform.ts';
 
 /** Everything the image is made of, resolved and checked before anything is written. */
@@ -32,6 +34,7 @@ export interface BuiltImage {
   manifests: { platform: Platform; digest: Digest; size: number; layers: number }[];
   /** Compressed size of the largest platform image: config and layers. */
   size: number;
+  /** Our layer of the first platform (the others differ only where their bases do). */
   layer: { digest: Digest; size: number; diffId: Digest };
   /** What was actually sent to the registry (blobs it already had or mounted are not counted). */
   uploadedBlobs: number;
@@ -49,12 +52,20 @@ function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
 }
 
+interface Target {
+  platform: Platform;
+  base: BasePlatform | undefined;
+  layer: LayerFile;
+}
+
 /**
- * Writes the layer once, then for every platform a config and a manifest on
- * top of that platform's base image, and an index when the base is one (or
- * several platforms were asked for). Base layers are referenced, never
- * rebuilt: a registry that has them is not sent them again, and within one
- * registry they are mounted from the base's repository.
+ * Writes our layer, then for every platform a config and a manifest on top
+ * of that platform's base image, and an index when the base is one (or
+ * several platforms were asked for). The layer is placed on each platform's
+ * base (see placeEntries), so it is written once per distinct placement:
+ * once, unless the platforms' bases differ where our paths go. Base layers
+ * are referenced, never rebuilt: a registry that has them is not sent them
+ * again, and within one registry they are mounted from the base's repository.
  */
 export async function assembleImage(
   client: RegistryClient,
@@ -62,38 +73,77 @@ export async function assembleImage(
   tmpDir: string,
   log: Logger,
 ): Promise<BuiltImage> {
-  const layer = await log.group('Layer', async () => {
-    const l = await writeLayer(plan.entries, plan.epoch, path.join(tmpDir, 'layer.tar.gz'));
-    log.info(
-      `${plan.entries.length} entries, ${l.uncompressedSize} bytes, ${l.size} compressed: ${l.digest}`,
-    );
-    return l;
-  });
+  const written: LayerFile[] = [];
   try {
-    return await log.group('Push', () => pushImage(client, plan, layer, log));
+    const targets = await log.group('Layer', () => writeLayers(client, plan, tmpDir, written, log));
+    return await log.group('Push', () => pushImage(client, plan, targets, log));
   } finally {
-    fs.rmSync(layer.path, { force: true });
+    for (const l of written) fs.rmSync(l.path, { force: true });
   }
+}
+
+async function writeLayers(
+  client: RegistryClient,
+  plan: ImagePlan,
+  tmpDir: string,
+  written: LayerFile[],
+  log: Logger,
+): Promise<Target[]> {
+  const bases: (BasePlatform | undefined)[] = plan.base
+    ? plan.base.platforms
+    : plan.scratchPlatforms.map(() => undefined);
+  const platforms = plan.base ? plan.base.platforms.map((b) => b.platform) : plan.scratchPlatforms;
+  const trees = new Map<string, BaseTree>();
+  const byPlacement = new Map<string, LayerFile>();
+  const targets: Target[] = [];
+  for (const [i, base] of bases.entries()) {
+    let tree: BaseTree | undefined;
+    if (base) {
+      const layers = (base.manifestJson.layers ?? []) as Descriptor[];
+      const key = layers.map((d) => d.digest).join(',');
+      tree = trees.get(key);
+      if (!tree) {
+        tree = await readBaseTree(client, plan.base!.ref.repo, layers);
+        trees.set(key, tree);
+      }
+    }
+    const placed = placeEntries(plan.entries, tree, (from, to) =>
+      log.info(`${formatPlatform(platforms[i]!)}: /${from} is /${to} in the base (through its symlinks)`),
+    );
+    const key = JSON.stringify(placed.map(({ source: _s, context: _c, dev: _d, ino: _i, ...e }) => e));
+    let layer = byPlacement.get(key);
+    if (!layer) {
+      layer = await writeLayer(placed, plan.epoch, path.join(tmpDir, `layer-${byPlacement.size}.tar.gz`));
+      written.push(layer);
+      byPlacement.set(key, layer);
+      log.info(
+        `${placed.length} entries, ${layer.uncompressedSize} bytes, ${layer.size} compressed: ${layer.digest}`,
+      );
+    }
+    targets.push({ platform: platforms[i]!, base, layer });
+  }
+  return targets;
 }
 
 async function pushImage(
   client: RegistryClient,
   plan: ImagePlan,
-  layer: LayerFile,
+  targets: Target[],
   log: Logger,
 ): Promise<BuiltImage> {
   const repo = plan.repo.repo;
   let uploadedBlobs = 0;
-  const ours: Descriptor = { mediaType: MediaType.ociLayerGzip, digest: layer.digest, size: layer.size };
-  const layerPush = background(
-    client
-      .pushBlobFile(repo, layer.path, layer.digest, layer.size)
-      .then((r) => void (r.uploaded && uploadedBlobs++)),
-  );
-
-  const targets = plan.base
-    ? plan.base.platforms.map((b) => ({ platform: b.platform, base: b }))
-    : plan.scratchPlatforms.map((platform) => ({ platform, base: undefined }));
+  const layerPushes = new Map<string, Promise<void>>();
+  for (const { layer } of targets)
+    if (!layerPushes.has(layer.digest))
+      layerPushes.set(
+        layer.digest,
+        background(
+          client
+            .pushBlobFile(repo, layer.path, layer.digest, layer.size)
+            .then((r) => void (r.uploaded && uploadedBlobs++)),
+        ),
+      );
 
   const baseLayersPushed = new Map<string, Promise<void>>();
   let baseCopies: Promise<void> = Promise.resolve();
@@ -121,7 +171,7 @@ async function pushImage(
       base: t.base?.config,
       platform: t.platform,
       settings: plan.settings,
-      diffId: layer.diffId,
+      diffId: t.layer.diffId,
       epoch: plan.epoch,
     });
     const configBytes = json(config);
@@ -131,7 +181,10 @@ async function pushImage(
       schemaVersion: 2,
       mediaType: MediaType.ociManifest,
       config: { mediaType: MediaType.ociConfig, digest: configPush.digest, size: configBytes.length },
-      layers: [...baseLayers, ours],
+      layers: [
+        ...baseLayers,
+        { mediaType: MediaType.ociLayerGzip, digest: t.layer.digest, size: t.layer.size },
+      ],
     };
     if (plan.base)
       manifest.annotations = {
@@ -152,7 +205,7 @@ async function pushImage(
       configBytes.length + (manifest.layers as Descriptor[]).reduce((n, d) => n + d.size, 0),
     );
     // A manifest may only be pushed once every blob it names is there.
-    await Promise.all([layerPush, ...baseLayersPushed.values()]);
+    await Promise.all([...layerPushes.values(), ...baseLayersPushed.values()]);
     await client.putManifest(repo, bytes, MediaType.ociManifest);
     last = { digest, mediaType: MediaType.ociManifest, bytes, json: manifest };
     log.info(`${formatPlatform(t.platform)}: ${digest}`);
@@ -176,7 +229,11 @@ async function pushImage(
     manifest: top,
     manifests,
     size,
-    layer: { digest: layer.digest, size: layer.size, diffId: layer.diffId },
+    layer: {
+      digest: targets[0]!.layer.digest,
+      size: targets[0]!.layer.size,
+      diffId: targets[0]!.layer.diffId,
+    },
     uploadedBlobs,
   };
 }

@@ -25,8 +25,19 @@ export interface LayerEntry {
   size: number;
   /** Absolute path of the file to read (files only). */
   source?: string;
-  /** Link target as written in the context (symlinks only). */
+  /** The context root the file's real path must stay inside when it is opened (files only). */
+  context?: string;
+  /** Device and inode seen when the context was walked: the handle opened later must be this file. */
+  dev?: number;
+  ino?: number;
+  /** sha256 (hex) of the content, once hashed: the layer writer checks it reads the same bytes. */
+  sha256?: string;
+  /** Symlinks: the target as written in the context; hard links: the image path of the entry they link to. */
   linkname?: string;
+  /** Owner and mtime: only for directories taken from the base as they are there (else root and the epoch). */
+  uid?: number;
+  gid?: number;
+  mtime?: number;
 }
 
 export function parseFileMappings(lines: readonly string[], what = 'input "files"'): FileMapping[] {
@@ -89,6 +100,7 @@ export function collectEntries(root: string, mappings: readonly FileMapping[]): 
   const entries = new Map<string, LayerEntry & { from: string }>();
   const add = (e: LayerEntry, from: string) => {
     if (e.path === '') return;
+    refuseWhiteout(e.path, from);
     const prev = entries.get(e.path);
     if (prev) {
       if (prev.type === 'dir' && e.type === 'dir') return;
@@ -126,7 +138,7 @@ export function collectEntries(root: string, mappings: readonly FileMapping[]): 
         `the source "${m.source}" in input "files" is a symlink to "${real}", outside the context`,
         'Only files inside the context can go into the image',
       );
-    const st = fs.statSync(real);
+    const st = fs.lstatSync(real);
     const dest = imagePath(m.destination);
     if (st.isDirectory()) {
       // Like COPY: the directory's contents go into the destination directory.
@@ -138,7 +150,7 @@ export function collectEntries(root: string, mappings: readonly FileMapping[]): 
       if (target === '')
         throw new UserError(`the destination of "${m.line}" in input "files" is the root`, 'Name a file');
       addParents(target, m.line);
-      add(fileEntry(target, real, st), m.line);
+      add(fileEntry(target, real, st, root), m.line);
     } else {
       throw new UserError(
         `the source "${m.source}" in input "files" is neither a file nor a directory`,
@@ -146,18 +158,66 @@ export function collectEntries(root: string, mappings: readonly FileMapping[]): 
       );
     }
   }
-  // Byte order of the UTF-8 paths, as tar readers and other builders sort; keys computed once.
-  const keyed = [...entries.values()].map(({ from: _from, ...e }) => ({ e, key: Buffer.from(e.path) }));
+  return linkHardLinks(sortEntries([...entries.values()])).map(({ from: _from, ...e }) => e);
+}
+
+/** Byte order of the UTF-8 paths, as tar readers and other builders sort; keys computed once. */
+export function sortEntries<T extends LayerEntry>(entries: T[]): T[] {
+  const keyed = entries.map((e) => ({ e, key: Buffer.from(e.path) }));
   return keyed.sort((a, b) => Buffer.compare(a.key, b.key)).map((k) => k.e);
 }
 
-function fileEntry(imgPath: string, source: string, st: fs.Stats): LayerEntry {
+/**
+ * Hard links of the context (two names of one file) that one `files` line
+ * copies go in once: the first in path order holds the content, the others
+ * are tar hard links to it, as docker and buildkit write them. Separate lines
+ * are separate copies, as separate COPY lines are.
+ */
+function linkHardLinks<T extends LayerEntry & { from: string }>(sorted: T[]): T[] {
+  const first = new Map<string, T>();
+  return sorted.map((e) => {
+    if (e.type !== 'file') return e;
+    const id = `${e.dev}:${e.ino}\0${e.from}`;
+    const target = first.get(id);
+    if (target === undefined) {
+      first.set(id, e);
+      return e;
+    }
+    return {
+      path: e.path,
+      type: 'link',
+      mode: target.mode,
+      size: 0,
+      linkname: target.path,
+      from: e.from,
+    } as T;
+  });
+}
+
+/**
+ * A layer entry named `.wh.<name>` deletes `<name>` from the layers below
+ * (`.wh..wh..opq` empties its directory): from the context it would silently
+ * delete files of the base, so it is refused.
+ */
+function refuseWhiteout(p: string, from: string): void {
+  const name = p.slice(p.lastIndexOf('/') + 1);
+  if (name.startsWith('.wh.'))
+    throw new UserError(
+      `"/${p}" (from "${from}" in input "files") is named like an OCI whiteout (.wh.*), which would delete files of the base image`,
+      'Rename the file, or leave it out of the context',
+    );
+}
+
+function fileEntry(imgPath: string, source: string, st: fs.Stats, context: string): LayerEntry {
   return {
     path: imgPath,
     type: 'file',
     mode: st.mode & 0o111 ? 0o755 : 0o644,
     size: st.size,
     source,
+    context,
+    dev: st.dev,
+    ino: st.ino,
   };
 }
 
@@ -171,7 +231,8 @@ function walk(root: string, dir: string, dest: string, add: (e: LayerEntry) => v
       add({ path: target, type: 'dir', mode: 0o755, size: 0 });
       walk(root, abs, target, add);
     } else if (d.isFile()) {
-      add(fileEntry(target, abs, fs.statSync(abs)));
+      // lstat: a file swapped for a symlink since readdir is caught when it is opened.
+      add(fileEntry(target, abs, fs.lstatSync(abs), root));
     } else {
       throw new UserError(
         `"${path.relative(root, abs)}" in the context is a socket, FIFO or device`,

@@ -1,9 +1,9 @@
 import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { UserError } from '../errors/index.ts';
 import type { LayerEntry } from './files.ts';
 import { DeterministicGzip, type GzipResult } from './gzip.ts';
+import { changed, openChecked } from './open-checked.ts';
 import { tarEnd, tarHeader, tarPadding } from './tar.ts';
 
 export interface LayerFile extends GzipResult {
@@ -17,7 +17,10 @@ const READ_CHUNK = 1 << 20;
 /**
  * Writes the entries as a gzipped tar to `file`, streaming: the diff ID and
  * the digest are computed while the bytes go by, and no more than a few
- * blocks are in memory at a time. `mtime` is the source-date-epoch.
+ * blocks are in memory at a time. `mtime` is the source-date-epoch (entries
+ * taken from the base keep theirs). A file hashed before (describeEntries)
+ * must give the same sha256 again, else the build fails: the inputs-digest
+ * must describe the bytes in the layer.
  */
 export async function writeLayer(
   entries: readonly LayerEntry[],
@@ -29,7 +32,7 @@ export async function writeLayer(
     const gz = new DeterministicGzip(out);
     const chunk = Buffer.allocUnsafe(READ_CHUNK);
     for (const e of entries) {
-      await gz.write(tarHeader({ ...e, mtime }));
+      await gz.write(tarHeader({ ...e, mtime: e.mtime ?? mtime }));
       if (e.type !== 'file') continue;
       await copyFile(e, gz, chunk);
       await gz.write(tarPadding(e.size));
@@ -42,27 +45,23 @@ export async function writeLayer(
 }
 
 async function copyFile(e: LayerEntry, gz: DeterministicGzip, chunk: Buffer): Promise<void> {
-  const fd = fs.openSync(e.source!, 'r');
+  const fd = openChecked(e);
   try {
+    const h = e.sha256 === undefined ? undefined : createHash('sha256');
     let done = 0;
     while (done < e.size) {
       const n = fs.readSync(fd, chunk, 0, Math.min(READ_CHUNK, e.size - done), null);
       if (n === 0) break;
+      h?.update(chunk.subarray(0, n));
       // The gzip writer copies what it keeps, so the chunk can be reused.
       await gz.write(chunk.subarray(0, n));
       done += n;
     }
-    if (done !== e.size || fs.readSync(fd, chunk, 0, 1, null) !== 0) throw changedWhileBuilding(e);
+    if (done !== e.size || fs.readSync(fd, chunk, 0, 1, null) !== 0) throw changed(e, 'its size changed');
+    if (h && h.digest('hex') !== e.sha256) throw changed(e, 'its content differs from what was hashed');
   } finally {
     fs.closeSync(fd);
   }
-}
-
-function changedWhileBuilding(e: LayerEntry): UserError {
-  return new UserError(
-    `"${e.source}" changed size while the image was being built`,
-    'Do not write to the context during the build',
-  );
 }
 
 export interface EntryDescription {
@@ -76,16 +75,25 @@ export interface EntryDescription {
 
 /**
  * Every entry with the sha256 of its content: what the inputs-digest is
- * computed from. Synchronous reads: for thousands of small files they are
+ * computed from. Each file's hash is also kept on its entry, for the layer
+ * writer to check. Synchronous reads: for thousands of small files they are
  * several times faster than the promise API, and nothing else runs meanwhile.
  */
-export function describeEntries(entries: readonly LayerEntry[]): EntryDescription[] {
+export function describeEntries(entries: LayerEntry[]): EntryDescription[] {
   const chunk = Buffer.allocUnsafe(READ_CHUNK);
   return entries.map((e) => {
     if (e.type === 'dir') return { path: e.path, type: e.type, mode: e.mode };
-    if (e.type === 'symlink') return { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! };
-    const { sha256, size } = hashFile(e.source!, chunk);
-    if (size !== e.size) throw changedWhileBuilding(e);
+    if (e.type !== 'file') return { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! };
+    const fd = openChecked(e);
+    let sha256: string;
+    let size: number;
+    try {
+      ({ sha256, size } = hashFd(fd, chunk));
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (size !== e.size) throw changed(e, 'its size changed');
+    e.sha256 = sha256;
     return { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256 };
   });
 }
@@ -101,17 +109,21 @@ export function hashFile(
 ): { sha256: string; size: number } {
   const fd = fs.openSync(file, 'r');
   try {
-    let n = fs.readSync(fd, chunk, 0, chunk.length, null);
-    if (n < chunk.length) return { sha256: hash('sha256', chunk.subarray(0, n), 'hex'), size: n };
-    const h = createHash('sha256');
-    let size = 0;
-    while (n > 0) {
-      h.update(chunk.subarray(0, n));
-      size += n;
-      n = fs.readSync(fd, chunk, 0, chunk.length, null);
-    }
-    return { sha256: h.digest('hex'), size };
+    return hashFd(fd, chunk);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function hashFd(fd: number, chunk: Buffer): { sha256: string; size: number } {
+  let n = fs.readSync(fd, chunk, 0, chunk.length, null);
+  if (n < chunk.length) return { sha256: hash('sha256', chunk.subarray(0, n), 'hex'), size: n };
+  const h = createHash('sha256');
+  let size = 0;
+  while (n > 0) {
+    h.update(chunk.subarray(0, n));
+    size += n;
+    n = fs.readSync(fd, chunk, 0, chunk.length, null);
+  }
+  return { sha256: h.digest('hex'), size };
 }

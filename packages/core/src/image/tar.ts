@@ -9,7 +9,7 @@
 
 export const BLOCK = 512;
 
-export type EntryType = 'file' | 'dir' | 'symlink';
+export type EntryType = 'file' | 'dir' | 'symlink' | 'link';
 
 export interface TarHeaderFields {
   /** Path inside the image, relative, without a leading slash; directories without a trailing one. */
@@ -18,11 +18,16 @@ export interface TarHeaderFields {
   mode: number;
   size: number;
   mtime: number;
+  /** Hard links: the image path of the entry they link to; symlinks: the target. */
   linkname?: string;
+  /** 0 unless given: only directories taken from a base carry another owner. */
+  uid?: number;
+  gid?: number;
 }
 
-const TYPEFLAG: Record<EntryType, string> = { file: '0', dir: '5', symlink: '2' };
+const TYPEFLAG: Record<EntryType, string> = { file: '0', link: '1', symlink: '2', dir: '5' };
 const MAX_OCTAL_11 = 0o77777777777; // 8 GiB - 1: the largest size an 11-digit octal field holds
+const MAX_OCTAL_7 = 0o7777777; // the largest uid or gid an 8-byte field holds
 
 function fitsUstar(s: string, max: number): boolean {
   // Printable ASCII only: anything else goes through PAX, which is UTF-8 by definition.
@@ -38,8 +43,8 @@ function ustarHeader(f: TarHeaderFields, name: string, linkname: string, size: n
   const h = Buffer.alloc(BLOCK);
   h.write(name, 0, 100, 'utf8');
   octal(h, 100, 8, f.mode);
-  octal(h, 108, 8, 0); // uid
-  octal(h, 116, 8, 0); // gid
+  octal(h, 108, 8, ownerField(f.uid));
+  octal(h, 116, 8, ownerField(f.gid));
   octal(h, 124, 12, size);
   octal(h, 136, 12, f.mtime);
   h.fill(0x20, 148, 156); // checksum is computed with its own field as spaces
@@ -53,6 +58,10 @@ function ustarHeader(f: TarHeaderFields, name: string, linkname: string, size: n
   for (let i = 0; i < BLOCK; i++) sum += h[i]!;
   h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
   return h;
+}
+
+function ownerField(id: number | undefined): number {
+  return id !== undefined && id <= MAX_OCTAL_7 ? id : 0;
 }
 
 /** One PAX record: "<length> <key>=<value>\n", where length counts itself. */
@@ -79,6 +88,8 @@ export function tarHeader(f: TarHeaderFields): Buffer {
   if (!fitsUstar(name, 100)) pax.push(paxRecord('path', name));
   if (!fitsUstar(linkname, 100)) pax.push(paxRecord('linkpath', linkname));
   if (size > MAX_OCTAL_11) pax.push(paxRecord('size', String(size)));
+  if ((f.uid ?? 0) > MAX_OCTAL_7) pax.push(paxRecord('uid', String(f.uid)));
+  if ((f.gid ?? 0) > MAX_OCTAL_7) pax.push(paxRecord('gid', String(f.gid)));
   const main = ustarHeader(
     f,
     fitsUstar(name, 100) ? name : asciiStub(name),

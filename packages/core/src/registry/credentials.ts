@@ -44,6 +44,8 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 export class CredentialStore {
   private config: DockerConfig | undefined;
   private loaded = false;
+  /** One look-up per registry per run: a credential helper (ecr-login) is a process and a cloud call. */
+  private readonly found = new Map<string, Promise<Credential | undefined>>();
 
   constructor(
     private readonly explicit: CredentialMap = {},
@@ -74,7 +76,16 @@ export class CredentialStore {
     return this.config;
   }
 
-  async get(registry: string): Promise<Credential | undefined> {
+  get(registry: string): Promise<Credential | undefined> {
+    let p = this.found.get(registry);
+    if (!p) {
+      p = this.lookUp(registry);
+      this.found.set(registry, p);
+    }
+    return p;
+  }
+
+  private async lookUp(registry: string): Promise<Credential | undefined> {
     const given = this.explicit[registry];
     if (given) return given;
     const config = this.readConfig();

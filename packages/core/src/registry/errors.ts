@@ -6,6 +6,8 @@ import { UserError } from '../errors/index.ts';
  */
 export class RegistryError extends UserError {
   override name = 'RegistryError';
+  /** For a transient answer given up on at once (a call made without retries): when to try again. */
+  retryAfterMs?: number;
   constructor(
     message: string,
     readonly status: number,
@@ -19,6 +21,11 @@ export class RegistryError extends UserError {
 /** Content that did not hash to what was asked for. Never accepted; retried, then fatal. */
 export class DigestMismatchError extends Error {
   override name = 'DigestMismatchError';
+}
+
+/** An answer worth another try later: the registry was busy or unreachable, not wrong. */
+export function isTransientRegistryError(e: unknown): e is RegistryError {
+  return e instanceof RegistryError && (e.status >= 500 || e.status === 429 || e.code === 'UNREACHABLE');
 }
 
 /** Parses the distribution error body: {"errors":[{"code","message","detail"}]}. */

@@ -20,7 +20,7 @@ export function infraFor(settings: Settings, log: Logger): Infra {
 
 /** Docker: every docker-host runs each release. Swarm: docker-host names one manager, which places the tasks. */
 export function enginesFor(settings: Settings, log: Logger): TargetEngine[] {
-  const driver = (settings as { driver?: string }).driver ?? settings.target;
+  const driver = settings.driver;
   const hosts = settings['docker-host'].length > 0 ? settings['docker-host'] : [''];
   if (driver === 'swarm') {
     if (hosts.length > 1)

@@ -68,6 +68,13 @@ describe('RegistryClient against the real registry', () => {
     fs.rmSync(path.dirname(file), { recursive: true });
   });
 
+  it('finds a blob larger than any document by HEAD: its Content-Length is no body to refuse', async () => {
+    const big = randomBytes(6 * 1024 * 1024);
+    const { digest } = await client.pushBlob(repo, big);
+    expect(await client.blobExists(repo, digest)).toBe(true);
+    expect((await client.pushBlob(repo, big)).uploaded).toBe(false);
+  });
+
   it('mounts a blob across repositories instead of uploading it', async () => {
     const other = parseReference(`${services.registry}/anew-test/${unique()}`);
     const blob = randomBytes(2048);

@@ -3,7 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseReference, type Reference } from '@anew/core/ref';
-import { MediaType, RegistryClient, sha256 } from '@anew/core/registry';
+import {
+  EMPTY_DESCRIPTOR,
+  EMPTY_JSON,
+  fallbackTag,
+  MediaType,
+  RegistryClient,
+  sha256,
+} from '@anew/core/registry';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../../test/helpers/fault-proxy.ts';
 import { services } from '../../../../test/helpers/services.ts';
@@ -101,6 +108,55 @@ describe('transient faults are retried', () => {
     expect(proxy.count('GET', '/blobs/uploads/')).toBeGreaterThanOrEqual(1);
     expect(proxy.count('POST', '/blobs/uploads/')).toBe(1);
     fs.rmSync(path.dirname(file), { recursive: true });
+  });
+});
+
+describe('chunked uploads resume where the registry says', () => {
+  it('a PATCH dropped before any byte arrived resumes at 0: "Range: 0-0" is not one byte', async () => {
+    const big = randomBytes(150 * 1024);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anew-faults-')), 'blob');
+    fs.writeFileSync(file, big);
+    proxy.rule = ({ method, n }) =>
+      method === 'PATCH' && n === 1 ? { kind: 'reset-upload', afterBytes: 0 } : undefined;
+    const c = new RegistryClient({ ...fast, chunkSize: 64 * 1024 });
+    expect((await c.pushBlobFile(repo, file, sha256(big), big.length)).uploaded).toBe(true);
+    expect(await client().getBlob(repo, sha256(big), big.length)).toEqual(big);
+    expect(proxy.count('POST', '/blobs/uploads/')).toBe(1);
+    fs.rmSync(path.dirname(file), { recursive: true });
+  });
+});
+
+describe('the referrers tag index under contention', () => {
+  it('ten parallel attestations all survive writes retried several seconds later', async () => {
+    const { digest: subject, manifest } = await seed();
+    const c = client();
+    await c.pushBlob(repo, EMPTY_JSON);
+    const tag = fallbackTag(subject);
+    // The first three writes of the index are turned away for three seconds: long enough for
+    // the other writers to finish, so a client that resends what it had would drop their entries.
+    proxy.rule = ({ method, path, n }) =>
+      method === 'PUT' && path.endsWith(`/manifests/${tag}`) && n <= 3
+        ? { kind: 'status', status: 503, retryAfter: '3' }
+        : undefined;
+    const pushed = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const art = Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: MediaType.ociManifest,
+            artifactType: 'application/vnd.example+json',
+            config: EMPTY_DESCRIPTOR,
+            layers: [EMPTY_DESCRIPTOR],
+            annotations: { n: String(i) },
+            subject: { mediaType: MediaType.ociManifest, digest: subject, size: manifest.length },
+          }),
+        );
+        return c.pushReferrer(repo, art, MediaType.ociManifest);
+      }),
+    );
+    expect(proxy.log.filter((e) => e.status === 503)).toHaveLength(3);
+    const found = await client().referrers(repo, subject, 'application/vnd.example+json');
+    expect(found.map((d) => d.digest).sort()).toEqual([...pushed].sort());
   });
 });
 

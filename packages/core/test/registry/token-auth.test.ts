@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '@anew/core/log';
 import { parseReference } from '@anew/core/ref';
-import { parseChallenge, RegistryClient } from '@anew/core/registry';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Authenticator, CredentialStore, parseChallenge, RegistryClient, sha256 } from '@anew/core/registry';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { services } from '../../../../test/helpers/services.ts';
 import { startTokenRegistry, type TokenRegistry } from '../../../../test/helpers/token-registry.ts';
 
 describe('parseChallenge', () => {
@@ -66,5 +71,90 @@ describe('bearer-token flow against the real registry in token mode', () => {
     });
     expect(await anon.blobExists(repo, `sha256:${'0'.repeat(64)}`)).toBe(false);
     await expect(anon.pushBlob(repo, randomBytes(10))).rejects.toThrow(/401/);
+  });
+});
+
+describe('tokens that expire', () => {
+  let reg: TokenRegistry;
+  afterEach(async () => {
+    await reg?.stop();
+  });
+
+  it('a token expiring in the middle of a chunked upload does not fail the push', async () => {
+    reg = await startTokenRegistry();
+    const repo = parseReference(`${reg.host}/acme/chunked`);
+    const client = new RegistryClient({
+      credentials: { [reg.host]: { username: reg.username, password: reg.password } },
+      chunkSize: 64 * 1024,
+    });
+    const big = randomBytes(300 * 1024);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anew-token-')), 'blob');
+    fs.writeFileSync(file, big);
+    let patches = 0;
+    reg.onRequest = ({ method }) => {
+      if (method === 'PATCH' && ++patches === 3) reg.expireTokens();
+    };
+    const r = await client.pushBlobFile(repo, file, sha256(big), big.length);
+    expect(r.uploaded).toBe(true);
+    // The registry did refuse the expired token in the middle of the upload, and the client got a new one.
+    const refused = reg.exchanges.filter((e) => e.method === 'PATCH' && e.status === 401);
+    expect(refused).toHaveLength(1);
+    expect(await client.getBlob(repo, sha256(big), big.length)).toEqual(big);
+    fs.rmSync(path.dirname(file), { recursive: true });
+  });
+
+  it('a token expiring in the middle of a streamed copy does not fail it', async () => {
+    reg = await startTokenRegistry();
+    const from = parseReference(
+      `${services.registry}/anew-test/token-copy-${randomBytes(4).toString('hex')}`,
+    );
+    const to = parseReference(`${reg.host}/acme/copied`);
+    const client = new RegistryClient({
+      credentials: { [reg.host]: { username: reg.username, password: reg.password } },
+      chunkSize: 64 * 1024,
+    });
+    const blob = randomBytes(300 * 1024);
+    await client.pushBlob(from, blob);
+    let patches = 0;
+    reg.onRequest = ({ method }) => {
+      if (method === 'PATCH' && ++patches === 3) reg.expireTokens();
+    };
+    expect(await client.copyBlob(from, to, { digest: sha256(blob), size: blob.length })).toBe('copied');
+    expect(reg.exchanges.filter((e) => e.method === 'PATCH' && e.status === 401)).toHaveLength(1);
+    expect(await client.getBlob(to, sha256(blob), blob.length)).toEqual(blob);
+  });
+
+  it('renews a token before its expires_in runs out instead of sending it expired', async () => {
+    reg = await startTokenRegistry({ ttlSeconds: 2 });
+    const repo = parseReference(`${reg.host}/acme/renew`);
+    const client = new RegistryClient({
+      credentials: { [reg.host]: { username: reg.username, password: reg.password } },
+    });
+    const digest = sha256(randomBytes(8));
+    expect(await client.blobExists(repo, digest)).toBe(false);
+    const refusedBefore = reg.exchanges.filter((e) => e.status === 401 && e.token).length;
+    await new Promise((r) => setTimeout(r, 2200));
+    expect(await client.blobExists(repo, digest)).toBe(false);
+    expect(reg.exchanges.filter((e) => e.status === 401 && e.token).length).toBe(refusedBefore);
+    expect(reg.tokenRequests.length).toBe(2);
+  });
+});
+
+describe('where credentials may go', () => {
+  const store = () => new CredentialStore({ 'registry.example': { username: 'u', password: 'p' } });
+
+  it.each([
+    ['http://auth.example/token', /does not send credentials to/],
+    ['ftp://auth.example/token', /does not send credentials to/],
+    ['https://user@auth.example/token', /does not send credentials to/],
+  ])('refuses the token realm %s of a registry not on loopback, before any request', async (realm, error) => {
+    const auth = new Authenticator(store(), silentLogger);
+    await expect(
+      auth.challenge(
+        { registry: 'registry.example', origin: 'https://registry.example' },
+        `Bearer realm="${realm}",service="s"`,
+        ['repository:a:pull'],
+      ),
+    ).rejects.toThrow(error);
   });
 });

@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{a}from"./chunk-5NMGZRTM.mjs";import"./chunk-B5EC5DLM.mjs";import"./chunk-E2OU3FVL.mjs";import"./chunk-INWEEZX7.mjs";import"./chunk-T2GCW5GF.mjs";import"./chunk-LHFPHK76.mjs";import"./chunk-3TZJMKZD.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-3DK2FSFK.mjs";import"./chunk-FWRC26AD.mjs";export{a as default};

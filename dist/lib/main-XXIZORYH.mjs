@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{a}from"./chunk-PU6R4HOE.mjs";import"./chunk-B3MPVX5W.mjs";import"./chunk-IU7RALRV.mjs";import"./chunk-CULOXSRR.mjs";import"./chunk-SFCZNP6K.mjs";import"./chunk-E2OU3FVL.mjs";import"./chunk-T2GCW5GF.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-3DK2FSFK.mjs";import"./chunk-FWRC26AD.mjs";export{a as default};

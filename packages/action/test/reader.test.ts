@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { InputReader, type InputSpecs, runnerInputs, runnerSource } from '../src/index.ts';
+
+const spec: InputSpecs = {
+  image: { description: 'i', group: 'g', required: true },
+  files: { description: 'f', group: 'g', multiline: true },
+  cache: { description: 'c', group: 'g', boolean: true, default: 'true' },
+  password: { description: 'p', group: 'g', secret: true },
+  user: { description: 'u', group: 'g' },
+};
+
+const reader = (raw: Record<string, string>, masked: string[] = []) =>
+  new InputReader(
+    spec,
+    raw,
+    runnerSource((s) => masked.push(s)),
+  );
+
+describe('InputReader', () => {
+  it('reads the runner inputs it declares, an empty one as not given', () => {
+    expect(runnerInputs(spec, { INPUT_IMAGE: ' r/x ', INPUT_FILES: '', INPUT_OTHER: 'y' })).toEqual({
+      image: ' r/x ',
+    });
+  });
+
+  it('applies declared defaults in code, whatever the source', () => {
+    const r = reader({ image: 'x' });
+    expect(r.bool('cache')).toBe(true);
+    expect(r.given('cache')).toBe(false);
+    expect(reader({ image: 'x', cache: 'false' }).bool('cache')).toBe(false);
+  });
+
+  it('names a missing required input as the source does', () => {
+    expect(() => reader({}).required('image')).toThrow(
+      'input "image" is required. Set "image" in the step\'s "with:"',
+    );
+  });
+
+  it('checks every value before any is read: line breaks only where multi-line, no control characters', () => {
+    expect(() => reader({ image: 'x\n::error::INJECTED' })).toThrow(/input "image" holds a line break/);
+    expect(() => reader({ user: 'a\u202eb' })).toThrow(/input "user" holds the control character U\+202E/);
+    expect(() => reader({ user: 'x'.repeat(10 * 1024) })).toThrow(/input "user" is 10240 characters long/);
+    expect(reader({ files: 'a:/a\nb:/b' }).list('files')).toEqual(['a:/a', 'b:/b']);
+    // The runner's getInput trims: a trailing newline from a YAML block is no line break.
+    expect(reader({ image: 'x\n' }).required('image')).toBe('x');
+  });
+
+  it('masks every secret before checking any other value (a message may quote it)', () => {
+    const masked: string[] = [];
+    expect(() => reader({ user: 'hunter2\nx', password: 'hunter2' }, masked)).toThrow(/line break/);
+    expect(masked).toEqual(['hunter2']);
+  });
+
+  it('a view renames and leaves out inputs, and names them as the outer source does', () => {
+    const outer = new InputReader(
+      { ...spec, 'build-target': { description: 't', group: 'g' } },
+      { image: 'x', 'build-target': 'prod', user: 'u' },
+      runnerSource(() => {}),
+    );
+    const inner = outer.view(
+      { target: { description: 't', group: 'g' }, user: spec['user']! },
+      { target: 'build-target' },
+      ['user'],
+    );
+    expect(inner.optional('target')).toBe('prod');
+    expect(inner.given('user')).toBe(false);
+    expect(inner.name('target')).toBe('input "build-target"');
+  });
+});

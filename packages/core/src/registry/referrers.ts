@@ -1,0 +1,188 @@
+import { randomInt } from 'node:crypto';
+import type { Logger } from '../log/index.ts';
+import type { Digest, Reference } from '../ref/index.ts';
+import { isTransientRegistryError, RegistryError } from './errors.ts';
+import type { HttpResponse } from './http.ts';
+import { type Descriptor, MediaType } from './media-types.ts';
+import { pullScope, pushScope, sleep, type Transport } from './transport.ts';
+
+/** The tag-schema fallback for registries without the referrers API: `sha256-<hex>`. */
+export function fallbackTag(subject: Digest): string {
+  return subject.replace(':', '-');
+}
+
+/** A registry that paginates its referrers answers in pages; a chain longer than this is a loop. */
+const MAX_PAGES = 1000;
+
+/**
+ * The OCI referrers protocol: the referrers API (paginated, followed by its
+ * Link headers) where the registry has it, else the `sha256-<hex>` tag index,
+ * kept by read-modify-write.
+ */
+export class Referrers {
+  constructor(
+    private readonly t: Transport,
+    private readonly log: Logger,
+    private readonly putManifest: (
+      repo: Reference,
+      bytes: Buffer,
+      mediaType: string,
+    ) => Promise<{ digest: Digest; res: HttpResponse }>,
+  ) {}
+
+  /** Artifacts whose subject is `subject`: the referrers API, else the `sha256-<hex>` tag index. */
+  async list(repo: Reference, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+    let url: string | undefined = `${repo.repository}/referrers/${subject}${query}`;
+    const found: Descriptor[] = [];
+    for (let page = 0; url; page++) {
+      if (page >= MAX_PAGES)
+        throw new RegistryError(
+          `${repo.registry} gave more than ${MAX_PAGES} pages of referrers of ${subject}`,
+          0,
+          'TOO_LARGE',
+        );
+      const res = await this.t.request(repo, {
+        method: 'GET',
+        url,
+        headers: { accept: MediaType.ociIndex },
+        scopes: [pullScope(repo)],
+        // The spec forbids 404 from a registry that has the API; distribution 2.8 answers 404 (or 405).
+        expect: [200, 404, 405],
+        what: 'a page of referrers',
+      });
+      const isApi =
+        res.status === 200 && String(res.headers['content-type'] ?? '').includes(MediaType.ociIndex);
+      if (!isApi) {
+        if (page > 0) throw new RegistryError(`${repo.registry} broke off its referrers pages`, res.status);
+        found.push(...(await this.readTagIndex(repo, subject)).manifests);
+        break;
+      }
+      found.push(
+        ...((parseJson(res, `the referrers of ${subject}`) as { manifests?: Descriptor[] }).manifests ?? []),
+      );
+      url = nextLink(res);
+    }
+    return artifactType ? found.filter((d) => d.artifactType === artifactType) : found;
+  }
+
+  private async readTagIndex(
+    repo: Reference,
+    subject: Digest,
+  ): Promise<{ manifests: Descriptor[]; etag?: string }> {
+    const res = await this.t.request(repo, {
+      method: 'GET',
+      url: `${repo.repository}/manifests/${fallbackTag(subject)}`,
+      headers: { accept: MediaType.ociIndex },
+      scopes: [pullScope(repo)],
+      expect: [200, 404],
+      what: 'a referrers tag index',
+    });
+    if (res.status === 404) return { manifests: [] };
+    const json = parseJson(res, `the referrers tag ${fallbackTag(subject)}`) as { manifests?: Descriptor[] };
+    const etag = res.headers['etag'];
+    return { manifests: json.manifests ?? [], etag: typeof etag === 'string' ? etag : undefined };
+  }
+
+  /**
+   * Pushes an artifact manifest that has a `subject`. A registry with the
+   * referrers API says so with an OCI-Subject header; otherwise its descriptor
+   * is added to the `sha256-<hex>` tag index, read-modify-write. Distribution
+   * has no compare-and-swap for tags, so a writer may overwrite another's
+   * addition: each writer re-reads until its entry has survived several reads
+   * spread over time, and writes again (merging what is there) when it has not.
+   * A write is never resent as it was: after a failed one the index is read
+   * again and merged, so a retry after a backoff cannot put back a stale index.
+   */
+  async push(repo: Reference, bytes: Buffer, mediaType: string): Promise<Digest> {
+    const json = JSON.parse(bytes.toString('utf8')) as {
+      subject?: Descriptor;
+      artifactType?: string;
+      config?: { mediaType?: string };
+      annotations?: Record<string, string>;
+    };
+    if (!json.subject?.digest) throw new Error('pushReferrer: the manifest has no subject');
+    const { digest, res } = await this.putManifest(repo, bytes, mediaType);
+    if (res.headers['oci-subject']) return digest;
+
+    const entry: Descriptor = {
+      mediaType,
+      digest,
+      size: bytes.length,
+      artifactType: json.artifactType ?? json.config?.mediaType,
+      ...(json.annotations ? { annotations: json.annotations } : {}),
+    };
+    const tag = fallbackTag(json.subject.digest);
+    let confirmations = 0;
+    /** The longest read-then-write this writer has seen: other writers' writes take about as long. */
+    let slowest = 0;
+    let failures = 0;
+    for (let round = 0; round < 60; round++) {
+      const readAt = Date.now();
+      const current = await this.readTagIndex(repo, json.subject.digest);
+      if (current.manifests.some((d) => d.digest === digest)) {
+        if (++confirmations >= 3) return digest;
+        // Spread over at least most of a second, longer when the registry is slow: a writer that
+        // read before our write and writes after it shows up within that time, unless its PUT is
+        // held in flight longer still (see docs/registry.md).
+        await sleep(Math.min(5_000, Math.max(200, 2 * slowest)) + randomInt(200));
+        continue;
+      }
+      confirmations = 0;
+      const index = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociIndex,
+          manifests: [...current.manifests.filter((d) => d.digest !== digest), entry],
+        }),
+      );
+      try {
+        const write = await this.t.request(repo, {
+          method: 'PUT',
+          url: `${repo.repository}/manifests/${tag}`,
+          // A registry with conditional writes refuses a stale index (412); distribution 2.8 ignores it.
+          headers: {
+            'content-type': MediaType.ociIndex,
+            ...(current.etag ? { 'if-match': current.etag } : {}),
+          },
+          body: index,
+          scopes: [pushScope(repo)],
+          expect: [201, 412],
+          retry: false,
+        });
+        if (write.status === 412)
+          this.log.debug('RegistryClient.pushReferrer: the tag index changed under us; again');
+      } catch (e) {
+        if (!isTransientRegistryError(e) || ++failures >= this.t.retry.attempts) throw e;
+        await this.t.backoff(failures, `PUT ${tag}: ${e.message}`, e.retryAfterMs);
+        continue;
+      }
+      slowest = Math.max(slowest, Date.now() - readAt);
+      await sleep(20 + randomInt(80));
+    }
+    throw new RegistryError(
+      `could not record ${digest} in the referrers tag ${tag} of ${repo.name}: other writers kept replacing it`,
+      0,
+      'CONFLICT',
+      'Retry the step',
+    );
+  }
+}
+
+/** The next page named by a Link header (RFC 8288, rel="next"), relative to the page it came with. */
+export function nextLink(res: Pick<HttpResponse, 'headers' | 'url'>): string | undefined {
+  const header = String(res.headers['link'] ?? '');
+  for (const part of header.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]+)>\s*;(.*)$/.exec(part);
+    if (m && /(?:^|;)\s*rel="?next"?\s*(?:;|$)/.test(m[2]!)) return new URL(m[1]!, res.url).toString();
+  }
+  return undefined;
+}
+
+function parseJson(res: HttpResponse, what: string): unknown {
+  try {
+    return JSON.parse(res.body.toString('utf8'));
+  } catch {
+    throw new RegistryError(`${what} is not JSON`, res.status, 'MANIFEST_INVALID');
+  }
+}
