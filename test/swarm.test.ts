@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, type Settings } from '../packages/core/src/config/index.ts';
 import { UserError } from '../packages/core/src/errors/index.ts';
@@ -15,6 +18,7 @@ import { HaproxyRouter } from '../packages/core/src/routers/haproxy/index.ts';
 import { SwarmEngine } from '../packages/core/src/targets/swarm/index.ts';
 import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
 import { startLoad } from './fixtures/apps/load.mjs';
+import { runAction } from './helpers/action.ts';
 import {
   docker,
   freePort,
@@ -294,5 +298,43 @@ describe('Swarm driver on a two-node swarm, through HAProxy', () => {
       Array.from({ length: 20 }, async () => (await fetch(`http://${settings.listen}/`)).text()),
     );
     expect(new Set(answers)).toEqual(new Set(['v1\n']));
+  });
+
+  it('the deploy and flip actions run a Swarm release from anew.yml through the committed bundles', async () => {
+    const caddy = await startCaddy();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-swarm-config-'));
+    try {
+      const config = path.join(dir, 'anew.yml');
+      const listen = `127.0.0.1:${await freePort()}`;
+      fs.writeFileSync(
+        config,
+        [
+          `app: ${app}`,
+          'environments:',
+          '  bundle:',
+          '    driver: swarm',
+          '    replicas: 2',
+          `    docker-host: ${swarm().manager}`,
+          '    health-path: /health',
+          `    router-url: ${caddy.admin}`,
+          `    listen: "${listen}"`,
+          '',
+        ].join('\n'),
+      );
+      const d = await runAction('deploy', { config, environment: 'bundle', image: v2.image });
+      expect(d.code, d.log).toBe(0);
+      const replicas = docker(
+        ['service', 'inspect', '--format', '{{.Spec.Mode.Replicated.Replicas}}', d.outputs['target']!],
+        { host: swarm().manager },
+      );
+      expect(replicas.trim()).toBe('2');
+      const f = await runAction('flip', { config, environment: 'bundle', target: d.outputs['target']! });
+      expect(f.code, f.log).toBe(0);
+      expect(await (await fetch(`http://${listen}/`)).text()).toBe('v2\n');
+      expect((await new CaddyRouter(caddy.admin).dials(app, 'bundle')).length).toBe(2);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await caddy.stop();
+    }
   });
 });
