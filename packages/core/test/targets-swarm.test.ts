@@ -133,6 +133,30 @@ describe('SwarmEngine.start refuses bad input before any command', () => {
   });
 });
 
+describe('SwarmEngine on an engine that is no manager', () => {
+  it('says so, and what docker-host must name, before creating anything', async () => {
+    class NoManager extends Exec {
+      readonly ran: string[][] = [];
+      override async run(command: string, args: readonly string[]): Promise<ExecResult> {
+        this.ran.push([command, ...args]);
+        return {
+          code: 1,
+          stdout: '',
+          stderr:
+            'Error response from daemon: This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.',
+        };
+      }
+    }
+    const exec = new NoManager();
+    const engine = new SwarmEngine({ host: 'tcp://worker:2376', exec, log });
+    await expect(engine.start({ meta, name: 'n', port: 8080, env: {} })).rejects.toThrow(
+      /tcp:\/\/worker:2376 did not list its swarm services: .*not a swarm manager/,
+    );
+    await expect(engine.list({ app: 'web' })).rejects.toThrow(/not a swarm manager/);
+    expect(exec.ran.map((a) => a.slice(1, 3).join(' '))).toEqual(['service ls', 'service ls']);
+  });
+});
+
 describe('driver swarm in settings', () => {
   const s = (extra: Partial<Settings>): Settings => ({ ...DEFAULT_SETTINGS, driver: 'swarm', ...extra });
   it('is one SwarmEngine on the manager named by docker-host', () => {

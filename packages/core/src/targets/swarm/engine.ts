@@ -174,9 +174,19 @@ export class SwarmEngine implements TargetEngine {
   }
 
   async list(filter: { app?: string; environment?: string }): Promise<Target[]> {
-    const res = await this.docker(serviceListArgs(filter), { quiet: true });
-    const ids = res.stdout.split('\n').filter(Boolean);
+    const ids = await this.serviceIds(filter);
     return ids.length === 0 ? [] : this.targetsOf(await this.snapshot(ids));
+  }
+
+  /** The anew services; the first thing every operation asks, so a host that is no manager is told here. */
+  private async serviceIds(filter: { app?: string; environment?: string }): Promise<string[]> {
+    const res = await this.docker(serviceListArgs(filter), { quiet: true, ignoreReturnCode: true });
+    if (res.code !== 0)
+      throw new UserError(
+        `${this.id} did not list its swarm services: ${lastLines(res.stderr || res.stdout, 2)}`,
+        'With driver swarm, docker-host names a manager of the swarm (docker node ls answers there)',
+      );
+    return res.stdout.split('\n').filter(Boolean);
   }
 
   private async snapshot(services: string[]): Promise<Snapshot> {
@@ -243,12 +253,11 @@ export class SwarmEngine implements TargetEngine {
    * once rarely pick the same one.
    */
   private async freeBlock(replicas: number): Promise<number> {
-    const snap = await this.snapshot(
-      (await this.docker(serviceListArgs({}), { quiet: true })).stdout.split('\n').filter(Boolean),
-    ).catch((e: unknown) => {
+    const ids = await this.serviceIds({});
+    const snap = await this.snapshot(ids).catch((e: unknown) => {
       throw new UserError(
-        `${this.id} did not list its services, so no free ports could be chosen safely (${errorMessage(e)})`,
-        'Check that docker-host names a swarm manager that answers (docker service ls)',
+        `${this.id} did not describe its services, so no free ports could be chosen safely (${errorMessage(e)})`,
+        'Check that the manager answers (docker service inspect) and retry',
       );
     });
     const taken = new Set(snap.services.map((s) => parseBlock(s.Spec.Labels?.[LABELS.portBlock])));
