@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the real services the tests and the demo use, on loopback, as the
-# architecture notes describe: a Docker engine (vfs), two OCI
+# architecture notes describe: a Docker engine (vfs) that manages a two-node
+# swarm with a second engine on 127.0.0.2, two OCI
 # registries (open, and htpasswd-protected), Caddy with its admin API, and
 # sshd for a remote engine over ssh://. Idempotent: what already answers is
 # kept. Writes the addresses to $ANEW_SERVICES_DIR/env (sourced by tests).
@@ -18,6 +19,7 @@ SSH_ALIAS="anew-ssh-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)"
 alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 
 stop_all() {
+  local ids
   # The worker leaves the swarm and forgets it (its node is removed on the manager), so the next
   # start joins it afresh; the manager keeps its swarm in its data root and comes back with it.
   if alive dockerd2; then
@@ -30,7 +32,6 @@ stop_all() {
   fi
   # Containers first: their shims outlive dockerd, and their ports with them.
   if alive dockerd; then
-    local ids
     ids=$(docker -H "unix://$SOCK" ps -aq 2>/dev/null || true)
     [ -z "$ids" ] || docker -H "unix://$SOCK" rm -f $ids >/dev/null 2>&1 || true
   fi
