@@ -53,6 +53,14 @@ export const services = {
   get sshDockerHost(): string {
     return service('ANEW_SSH_DOCKER_HOST');
   },
+  /** The two-node swarm: its manager (the test engine) and its worker, whose tasks the router reaches at workerAddress. */
+  get swarm(): { manager: string; worker: string; workerAddress: string } {
+    return {
+      manager: service('ANEW_SWARM_MANAGER'),
+      worker: service('ANEW_SWARM_WORKER'),
+      workerAddress: service('ANEW_SWARM_WORKER_ADDR'),
+    };
+  },
   /** unix:// URL of the shared HAProxy's master CLI socket. */
   get haproxyMaster(): string {
     return service('ANEW_HAPROXY_MASTER');

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the real services the tests and the demo use, on loopback, as the
-# architecture notes describe: a Docker engine (vfs), two OCI
+# architecture notes describe: a Docker engine (vfs) that manages a two-node
+# swarm with a second engine on 127.0.0.2, two OCI
 # registries (open, and htpasswd-protected), Caddy with its admin API, and
 # sshd for a remote engine over ssh://. Idempotent: what already answers is
 # kept. Writes the addresses to $ANEW_SERVICES_DIR/env (sourced by tests).
@@ -11,14 +12,26 @@ DIR=${ANEW_SERVICES_DIR:-/tmp/anew-services}
 mkdir -p "$DIR"
 ENV="$DIR/env"
 SOCK="$DIR/docker.sock"
+# The swarm's second node: its own engine, data root, exec root and socket.
+SOCK2="$DIR/docker2.sock"
 # The ssh host alias for the remote-engine tests, one per services folder, so two checkouts' services do not clash.
 SSH_ALIAS="anew-ssh-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)"
 alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 
 stop_all() {
+  local ids
+  # The worker leaves the swarm and forgets it (its node is removed on the manager), so the next
+  # start joins it afresh; the manager keeps its swarm in its data root and comes back with it.
+  if alive dockerd2; then
+    docker -H "unix://$SOCK2" swarm leave --force >/dev/null 2>&1 || true
+    ids=$(docker -H "unix://$SOCK2" ps -aq 2>/dev/null || true)
+    [ -z "$ids" ] || docker -H "unix://$SOCK2" rm -f $ids >/dev/null 2>&1 || true
+  fi
+  if alive dockerd; then
+    docker -H "unix://$SOCK" node ls --filter role=worker -q 2>/dev/null | xargs -r docker -H "unix://$SOCK" node rm --force >/dev/null 2>&1 || true
+  fi
   # Containers first: their shims outlive dockerd, and their ports with them.
   if alive dockerd; then
-    local ids
     ids=$(docker -H "unix://$SOCK" ps -aq 2>/dev/null || true)
     [ -z "$ids" ] || docker -H "unix://$SOCK" rm -f $ids >/dev/null 2>&1 || true
   fi
@@ -65,6 +78,35 @@ if ! alive dockerd; then
   echo $! >"$DIR/dockerd.pid"
 fi
 wait_for dockerd docker -H "unix://$SOCK" version
+
+# --- A two-node swarm: the engine above manages, a second engine on 127.0.0.2 works --
+# All of 127.0.0.0/8 is loopback on Linux, so 127.0.0.2 is a second node address
+# without a network. Listening on the node's own address (not 0.0.0.0) keeps the two
+# engines' swarm ports (2377, gossip 7946) apart.
+if [ "$(docker -H "unix://$SOCK" info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+  docker -H "unix://$SOCK" swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
+fi
+if ! alive dockerd2; then
+  rm -f "$SOCK2" "$DIR/dockerd2.pid.d"
+  # The registries serve plain http on loopback: dockerd trusts 127.0.0.0/8 as insecure by default.
+  nohup dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
+    --exec-opt native.cgroupdriver=cgroupfs --data-root "$DIR/docker2-root" --exec-root "$DIR/docker2-exec" \
+    -H "unix://$SOCK2" --pidfile "$DIR/dockerd2.pid.d" >"$DIR/dockerd2.log" 2>&1 &
+  echo $! >"$DIR/dockerd2.pid"
+fi
+wait_for dockerd2 docker -H "unix://$SOCK2" version
+if [ "$(docker -H "unix://$SOCK2" info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+  # A node of the same name left behind (down) by a killed worker would stay listed: remove it first.
+  docker -H "unix://$SOCK" node ls --filter role=worker --format '{{.ID}} {{.Status}}' |
+    awk '$2 == "Down" { print $1 }' | xargs -r docker -H "unix://$SOCK" node rm --force >/dev/null
+  docker -H "unix://$SOCK2" swarm join --token "$(docker -H "unix://$SOCK" swarm join-token -q worker)" \
+    --advertise-addr 127.0.0.2 --listen-addr 127.0.0.2:2377 127.0.0.1:2377 >/dev/null
+fi
+# Both nodes are this machine, so the manager sees the worker at 127.0.0.1: the label tells
+# anew the address that reaches that node's tasks (as for a node behind NAT in real life).
+docker -H "unix://$SOCK" node update --label-add dev.anew.address=127.0.0.2 \
+  "$(docker -H "unix://$SOCK2" info --format '{{.Swarm.NodeID}}')" >/dev/null
+wait_for swarm sh -c "docker -H unix://$SOCK node ls --format '{{.Status}}' | grep -c '^Ready' | grep -qx 2"
 
 # --- OCI registries (distribution 2.8, no referrers API) ---------------------
 start_registry() { # name [htpasswd-file]
@@ -164,6 +206,9 @@ wait_for sshd ssh -o BatchMode=yes -o ConnectTimeout=5 "$SSH_ALIAS" true
 cat >"$ENV" <<EOF2
 export ANEW_SERVICES_DIR=$DIR
 export ANEW_DOCKER_HOST=unix://$SOCK
+export ANEW_SWARM_MANAGER=unix://$SOCK
+export ANEW_SWARM_WORKER=unix://$SOCK2
+export ANEW_SWARM_WORKER_ADDR=127.0.0.2
 export ANEW_REGISTRY=127.0.0.1:$(port_of registry)
 export ANEW_REGISTRY_AUTH=127.0.0.1:$(port_of registry-auth)
 export ANEW_REGISTRY_AUTH_USER=anew-user

@@ -110,13 +110,13 @@ function setting<T>(spec: SettingSpec<T>): SettingSpec<T> {
 
 /** Every setting. The order is the order of the inputs in action.yml and of the keys in the schema. */
 export const SETTINGS = {
-  driver: setting<'docker' | 'kubernetes'>({
+  driver: setting<'docker' | 'swarm' | 'kubernetes'>({
     description:
-      'Driver that runs each release as a target: docker (a container per engine) or kubernetes (a Deployment).',
+      'Driver that runs each release as a target: docker (a container on each docker-host), swarm (a service on the swarm whose manager is docker-host) or kubernetes (a Deployment).',
     default: 'docker',
     shownDefault: 'docker',
-    parse: (v, w) => oneOf(v, w, ['docker', 'kubernetes'] as const),
-    schema: { enum: ['docker', 'kubernetes'] },
+    parse: (v, w) => oneOf(v, w, ['docker', 'swarm', 'kubernetes'] as const),
+    schema: { enum: ['docker', 'swarm', 'kubernetes'] },
     actions: ['deploy'],
   }),
   'docker-host': setting<string[]>({
@@ -127,6 +127,23 @@ export const SETTINGS = {
     schema: stringOrList,
     multiline: true,
     actions: ['deploy', 'flip', 'rollback', 'cleanup'],
+  }),
+  replicas: setting<number>({
+    description:
+      'Copies of each release: swarm tasks (1 to 9: each takes the port <block><slot>, with a one-digit slot) or Kubernetes pods.',
+    default: 1,
+    shownDefault: '1',
+    parse: (v, w) => int(v, w, 1, 1000),
+    schema: { type: 'integer', minimum: 1, maximum: 1000 },
+    actions: ['deploy'],
+  }),
+  constraints: setting<string[]>({
+    description: 'swarm: placement constraints, one per line (e.g. node.role==worker).',
+    default: [],
+    parse: (v, w) => list(v, w, false),
+    schema: stringOrList,
+    multiline: true,
+    actions: ['deploy'],
   }),
   network: setting<string>({
     description:
@@ -321,14 +338,6 @@ export const SETTINGS = {
             'Use a Kubernetes namespace name (lower-case letters, digits and -), optionally with {env}',
           ),
     schema: { type: 'string', pattern: '^([a-z0-9]|\\{env\\})([-a-z0-9]|\\{env\\})*$', maxLength: 63 },
-    actions: [],
-  }),
-  replicas: setting<number>({
-    description: 'Kubernetes: pods per release.',
-    default: 1,
-    shownDefault: '1',
-    parse: (v, w) => int(v, w, 1, 1000),
-    schema: { type: 'integer', minimum: 1, maximum: 1000 },
     actions: [],
   }),
   gateway: setting<string>({

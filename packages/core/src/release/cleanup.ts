@@ -59,7 +59,7 @@ export async function retireEnvironment(
 async function removeTargets(infra: Infra, targets: Target[], dryRun = false): Promise<void> {
   for (const t of targets)
     infra.log.info(
-      `${dryRun ? 'Would remove' : 'Removing'} ${t.name} on ${t.engine} (release ${t.meta.release}, ${t.state})`,
+      `${dryRun ? 'Would remove' : 'Removing'} ${t.name}${t.instance ? ` (${t.instance})` : ''} on ${t.engine} (release ${t.meta.release}, ${t.state})`,
     );
   if (dryRun) return;
   await Promise.all(targets.map((t) => infra.engines.find((e) => e.id === t.engine)?.remove(t)));

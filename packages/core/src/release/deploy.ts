@@ -86,7 +86,9 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
 
   const started: Target[] = [];
   const results = await log.group(`Start ${name} on ${engines.length} host(s)`, () =>
-    Promise.allSettled(engines.map((e) => startHealthy(e, meta, name, settings, infra, started))),
+    Promise.allSettled(
+      engines.map((e) => startHealthy(e, meta, name, settings, infra, started, req.registryAuth)),
+    ),
   );
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failures.length > 0) {
@@ -96,8 +98,9 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
     const reasons = failures.map((f) => errorMessage(f.reason)).join('\n');
     throw new UserError(`release ${release} did not become healthy, so none of it was kept:\n${reasons}`);
   }
-  const targets = results.map((r) => (r as PromiseFulfilledResult<Target>).value);
-  for (const t of targets) log.info(`${t.name} on ${t.engine} is healthy at ${t.url}`);
+  const targets = results.flatMap((r) => (r as PromiseFulfilledResult<Target[]>).value);
+  for (const t of targets)
+    log.info(`${t.name}${t.instance ? ` (${t.instance})` : ''} on ${t.engine} is healthy at ${t.url}`);
 
   // Retiring needs the router (to know what serves); a deploy that worked does not fail over it.
   await log.group(`Keep ${settings.keep} previous release(s) warm`, () =>
@@ -122,51 +125,76 @@ async function startHealthy(
   settings: Settings,
   infra: Infra,
   started: Target[],
-): Promise<Target> {
+  registryAuth: RegistryAuth | undefined,
+): Promise<Target[]> {
   for (let attempt = 1; ; attempt++) {
-    const target = await engine.start({
+    const targets = await engine.start({
       meta,
       name,
       port: settings.port,
       env: settings.env,
       memory: settings.memory,
       cpus: settings.cpus,
+      replicas: settings.replicas,
+      constraints: settings.constraints,
+      registryAuth,
+      timeoutMs: settings['health-timeout'],
     });
-    started.push(target);
+    started.push(...targets);
+    // An orchestrator that checks readiness itself (Kubernetes: the rollout) is asked, not probed from here.
     if (engine.waitReady) {
       infra.log.info(
         `Waiting for the rollout of ${name} in ${engine.id} (up to ${settings['health-timeout'] / 1000} s)`,
       );
-      const why = await engine.waitReady(target, settings['health-timeout']);
-      if (why === undefined) return target;
-      throw new UserError(`${name} in ${engine.id} did not become ready: ${why}`);
+      for (const t of targets) {
+        const why = await engine.waitReady(t, settings['health-timeout']);
+        if (why !== undefined) throw new UserError(`${name} in ${engine.id} did not become ready: ${why}`);
+      }
+      return targets;
     }
-    const url = `${target.url}${meta.healthPath}`;
-    infra.log.info(`Waiting for ${url} on ${engine.id} (up to ${settings['health-timeout'] / 1000} s)`);
-    let exited = false;
-    const res = await waitHealthy(url, {
-      timeoutMs: settings['health-timeout'],
-      gone: async () => {
-        const now = (await engine.list({ app: meta.app, environment: meta.environment })).find(
-          (t) => t.name === name,
-        );
-        exited = now?.state !== 'running';
-        return exited ? `the container ${now ? now.state : 'is gone'}` : undefined;
-      },
-    });
-    if (res.healthy) return target;
+    const checks = await Promise.all(targets.map((t) => waitTarget(engine, t, settings, infra)));
+    const failed = checks.findIndex((c) => !c.healthy);
+    if (failed < 0) return targets;
+    const target = targets[failed]!;
+    const { exited, reason } = checks[failed]!;
     const logs = await engine.logs(target, 20);
+    const where = `${name}${target.instance ? ` (${target.instance})` : ''} on ${engine.id}`;
     // With network host a port can be taken between the check and the start: try another one.
     if (exited && attempt < PORT_RETRIES && /address (already )?in use|bind/i.test(logs)) {
-      infra.log.warning(`${name} on ${engine.id} could not bind ${target.address}; retrying on another port`);
-      await engine.remove(target);
-      started.splice(started.indexOf(target), 1);
+      infra.log.warning(`${where} could not bind ${target.address}; retrying on another port`);
+      await Promise.all(targets.map((t) => engine.remove(t)));
+      for (const t of targets) started.splice(started.indexOf(t), 1);
       continue;
     }
     throw new UserError(
-      `${name} on ${engine.id} was not healthy within ${settings['health-timeout'] / 1000} s (GET ${meta.healthPath}: ${res.reason}). Its last log lines:\n${indent(logs || '(no output)')}`,
+      `${where} was not healthy within ${settings['health-timeout'] / 1000} s (GET ${meta.healthPath}: ${reason}). Its last log lines:\n${indent(logs || '(no output)')}`,
     );
   }
+}
+
+async function waitTarget(
+  engine: TargetEngine,
+  target: Target,
+  settings: Settings,
+  infra: Infra,
+): Promise<{ healthy: boolean; exited: boolean; reason: string }> {
+  const url = `${target.url}${target.meta.healthPath}`;
+  infra.log.info(`Waiting for ${url} on ${engine.id} (up to ${settings['health-timeout'] / 1000} s)`);
+  let exited = false;
+  const res = await waitHealthy(url, {
+    timeoutMs: settings['health-timeout'],
+    gone: async () => {
+      // The same copy: same name and address (a swarm task that moved is another copy).
+      const now = (await engine.list({ app: target.meta.app, environment: target.meta.environment })).find(
+        (t) => t.name === target.name && t.address === target.address,
+      );
+      exited = now?.state !== 'running';
+      return exited
+        ? `the ${target.instance ? 'task' : 'container'} ${now ? now.state : 'is gone'}`
+        : undefined;
+    },
+  });
+  return { healthy: res.healthy, exited, reason: res.reason ?? '' };
 }
 
 function indent(s: string): string {

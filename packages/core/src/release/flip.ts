@@ -125,10 +125,12 @@ export async function switchTo(
   log.info(
     `Route ${env.app}/${env.environment} on ${settings.listen}${settings.hosts.length ? ` for ${settings.hosts.join(', ')}` : ''}: ${describeRoute(current)} → ${next.release} (${next.target}) ${steps.length > 1 ? `in steps of ${steps.join('/')}%` : 'at once'}`,
   );
-  for (const t of next.targets) log.info(`  ${t.engine}: ${t.address}`);
+  for (const t of next.targets) log.info(`  ${t.engine}${t.instance ? ` ${t.instance}` : ''}: ${t.address}`);
   // Callers pass settings that follow the route; one that did not still never moves it.
   settingsFollowingRoute(settings, current, new Set(['listen', 'hosts']));
-  if (current && current.backends.length === 1 && prev?.release === next.release) {
+  // The same release on other addresses (a swarm task moved to another node) is routed anew.
+  const sameDials = (current?.backends[0]?.dials ?? []).join(' ') === target.dials.join(' ');
+  if (current && current.backends.length === 1 && prev?.release === next.release && sameDials) {
     log.info(`${next.release} already takes all traffic: nothing to do`);
     return result(false);
   }

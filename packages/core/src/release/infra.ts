@@ -7,6 +7,7 @@ import { GatewayRouter, KubeServiceRouter } from '../routers/kubernetes/index.ts
 import { DockerEngine } from '../targets/docker/index.ts';
 import type { TargetEngine } from '../targets/index.ts';
 import { KubeEngine } from '../targets/kubernetes/index.ts';
+import { SwarmEngine } from '../targets/swarm/index.ts';
 
 /** The engines and the router an environment lives on: everything a release operation touches. */
 export interface Infra {
@@ -21,7 +22,7 @@ export function infraFor(settings: Settings, log: Logger): Infra {
     if (!kubeRouter)
       throw new UserError(
         `router ${settings.router} cannot reach releases inside a cluster`,
-        'With target kubernetes use router kubernetes-service or gateway-api',
+        'With driver kubernetes use router kubernetes-service or gateway-api',
       );
     const engine = new KubeEngine({
       kubeconfig: settings.kubeconfig,
@@ -39,12 +40,27 @@ export function infraFor(settings: Settings, log: Logger): Infra {
   if (kubeRouter)
     throw new UserError(
       `router ${settings.router} routes to Kubernetes releases`,
-      'Set target kubernetes, or use router caddy',
+      'Set driver kubernetes, or use router caddy',
     );
+  return { engines: enginesFor(settings, log), router: new CaddyRouter(settings['router-url']), log };
+}
+
+/** Docker: every docker-host runs each release. Swarm: docker-host names one manager, which places the tasks. */
+export function enginesFor(settings: Settings, log: Logger): TargetEngine[] {
+  const driver = settings.driver;
   const hosts = settings['docker-host'].length > 0 ? settings['docker-host'] : [''];
-  return {
-    engines: hosts.map((host) => new DockerEngine({ host, network: settings.network, log })),
-    router: new CaddyRouter(settings['router-url']),
-    log,
-  };
+  if (driver === 'swarm') {
+    if (hosts.length > 1)
+      throw new UserError(
+        `driver swarm takes one docker-host (a manager), not ${hosts.length}`,
+        'Name one manager of the swarm; it places the tasks on the nodes',
+      );
+    if (settings.network !== 'host')
+      throw new UserError(
+        `driver swarm runs its tasks on the host network, not "${settings.network}"`,
+        'Leave network unset (host) with driver swarm',
+      );
+    return [new SwarmEngine({ host: hosts[0]!, log })];
+  }
+  return hosts.map((host) => new DockerEngine({ host, network: settings.network, log }));
 }

@@ -104,7 +104,7 @@ export async function checkServable(infra: Infra, r: Release, attempts = 3): Pro
       }
       if (t.state !== 'running')
         throw new UserError(
-          `target ${t.name} on ${t.engine} is ${t.state}, not running`,
+          `target ${t.name}${t.instance ? ` (${t.instance})` : ''} on ${t.engine} is ${t.state}, not running`,
           'Deploy a new release',
         );
       let last = '';
@@ -115,7 +115,7 @@ export async function checkServable(infra: Infra, r: Release, attempts = 3): Pro
         await new Promise((ok) => setTimeout(ok, 200 * (i + 1)));
       }
       throw new UserError(
-        `target ${t.name} on ${t.engine} is not healthy now (GET ${t.meta.healthPath}: ${last})`,
+        `target ${t.name}${t.instance ? ` (${t.instance})` : ''} on ${t.engine} is not healthy now (GET ${t.meta.healthPath}: ${last})`,
         'Traffic was not moved; check the target with status and its logs',
       );
     }),

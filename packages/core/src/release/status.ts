@@ -39,10 +39,11 @@ export async function status(
     const mine = targets.filter((t) => t.meta.app === app && t.meta.environment === environment);
     const drift: string[] = [];
     for (const t of mine) {
-      if (t.state !== 'running') drift.push(`target ${t.name} on ${t.engine} is ${t.state}`);
+      const which = `${t.name}${t.instance ? ` (${t.instance})` : ''}`;
+      if (t.state !== 'running') drift.push(`target ${which} on ${t.engine} is ${t.state}`);
       else if (!(await infra.engines.find((e) => e.id === t.engine)!.runsLabelledImage(t)))
         drift.push(
-          `target ${t.name} on ${t.engine} runs image ${t.imageId.slice(0, 19)}…, not ${t.meta.digest} as its label says`,
+          `target ${which} on ${t.engine} runs image ${t.imageId.slice(0, 19)}…, not ${t.meta.digest} as its label says`,
         );
     }
     if (route) {

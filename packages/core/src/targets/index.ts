@@ -35,6 +35,11 @@ export interface Target {
   state: string;
   /** The image the container actually runs (an image id). */
   imageId: string;
+  /**
+   * Which copy of the release this is, when one engine runs several (a
+   * Swarm task: its slot and node), for messages; absent for a container.
+   */
+  instance?: string;
 }
 
 /** Credentials for one pull, when the engine's own login is not the one to use. */
@@ -53,6 +58,13 @@ export interface StartSpec {
   env: Record<string, string>;
   memory?: string;
   cpus?: string;
+  /** swarm: tasks of the release (default 1) and their placement constraints. */
+  replicas?: number;
+  constraints?: string[];
+  /** Credentials the engine hands on to the nodes that pull (a swarm); a Docker engine pulled already. */
+  registryAuth?: RegistryAuth;
+  /** How long a driver may wait for its targets to run (a swarm scheduling its tasks). */
+  timeoutMs?: number;
 }
 
 /** One engine (host) a driver starts targets on. */
@@ -61,7 +73,12 @@ export interface TargetEngine {
   readonly id: string;
   /** Fetches the image by digest; a no-op when the engine has it. */
   pull(image: string, auth?: RegistryAuth): Promise<void>;
-  start(spec: StartSpec): Promise<Target>;
+  /**
+   * Starts the release's targets on this engine: one container on a Docker
+   * engine, one target per running task on a swarm. They run, but need not
+   * be healthy yet.
+   */
+  start(spec: StartSpec): Promise<Target[]>;
   list(filter: { app?: string; environment?: string }): Promise<Target[]>;
   remove(target: Target): Promise<void>;
   /** The last lines the target printed, for failure messages. */
@@ -92,6 +109,10 @@ export const LABELS = {
   address: 'dev.anew.address',
   /** "host", or the Docker network the router reaches the target on. */
   network: 'dev.anew.network',
+  /** swarm: the release's block of host ports (see targets/swarm/ports.ts). */
+  portBlock: 'dev.anew.port-block',
+  /** swarm: the tasks the release was deployed with, so a service scaled down shows as drift. */
+  replicas: 'dev.anew.replicas',
 } as const;
 
 export function labelsOf(meta: ReleaseMeta, address: string): Record<string, string> {

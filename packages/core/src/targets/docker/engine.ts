@@ -91,7 +91,7 @@ export class DockerEngine implements TargetEngine {
       );
   }
 
-  async start(spec: StartSpec): Promise<Target> {
+  async start(spec: StartSpec): Promise<Target[]> {
     const hostNet = this.opts.network === 'host';
     let address: string;
     const inlineEnv: Record<string, string> = {};
@@ -129,7 +129,7 @@ export class DockerEngine implements TargetEngine {
     }
     const [target] = await this.inspect([spec.name]);
     if (!target) throw new Error(`container ${spec.name} vanished right after it started`);
-    return target;
+    return [target];
   }
 
   async list(filter: { app?: string; environment?: string }): Promise<Target[]> {
@@ -206,7 +206,8 @@ export class DockerEngine implements TargetEngine {
   }
 }
 
-function answers(host: string, port: number): Promise<boolean> {
+/** Whether something accepts connections on host:port now (a timeout counts as yes: the port is not safe to take). */
+export function answers(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port, timeout: 500 });
     s.once('connect', () => {
@@ -221,7 +222,8 @@ function answers(host: string, port: number): Promise<boolean> {
   });
 }
 
-function dockerConfigWith(auth: RegistryAuth): string {
+/** A throw-away docker client config holding one login. */
+export function dockerConfigWith(auth: RegistryAuth): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-docker-config-'));
   const token = Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
   fs.writeFileSync(
@@ -234,6 +236,6 @@ function dockerConfigWith(auth: RegistryAuth): string {
   return dir;
 }
 
-function lastLines(s: string, n: number): string {
+export function lastLines(s: string, n: number): string {
   return s.trim().split('\n').slice(-n).join(' / ');
 }

@@ -66,7 +66,8 @@ export class KubeEngine implements TargetEngine {
     if (!perEnvironment(this.opts.namespace)) await this.api.checkNamespace(this.opts.namespace);
   }
 
-  async start(spec: StartSpec): Promise<Target> {
+  /** One target per release: the Deployment (its pods are the cluster's to place and count). */
+  async start(spec: StartSpec): Promise<Target[]> {
     const ns = this.nsOf(spec.meta.environment);
     const objects = releaseObjects({
       ...spec,
@@ -92,7 +93,7 @@ export class KubeEngine implements TargetEngine {
       written.push('deployments');
       await this.api.apply(path(ns, 'services', spec.name), objects.service);
       written.push('services');
-      return this.toTarget(dep)!;
+      return [this.toTarget(dep)!];
     } catch (e) {
       await Promise.all(written.map((k) => this.deleteQuietly(path(ns, k, spec.name))));
       if (e instanceof KubeApiError && e.code === 422)

@@ -1,0 +1,3 @@
+export * from './argv.ts';
+export * from './engine.ts';
+export * from './ports.ts';
