@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checkConfig, DEFAULT_SETTINGS, parseSetting, type Settings } from '../src/config/index.ts';
+import {
+  checkConfig,
+  DEFAULT_SETTINGS,
+  parseSetting,
+  resolveSettings,
+  type Settings,
+} from '../src/config/index.ts';
 import { Exec, type ExecResult } from '../src/exec/index.ts';
 import { type Logger, MemoryLogger } from '../src/log/index.ts';
 import { enginesFor } from '../src/release/infra.ts';
@@ -186,8 +192,12 @@ describe('the swarm keys of anew.yml', () => {
     ]);
     expect(parseSetting('driver', 'swarm', 'driver')).toBe('swarm');
   });
-  it('refuses more replicas than a port block holds, in the file and in an input', () => {
-    expect(() => checkConfig(doc({ driver: 'swarm', replicas: 10 }))).toThrow(/replicas must be <= 9/);
-    expect(() => parseSetting('replicas', '10', 'input replicas')).toThrow(/input replicas is "10"/);
+  it('refuses more replicas than a port block holds, in the file and in an input, for swarm only', () => {
+    const swarm = /replicas is 10, but a Swarm release holds 1 to 9 tasks/;
+    expect(() => resolveSettings(doc({ driver: 'swarm', replicas: 10 }), 'production', {})).toThrow(swarm);
+    expect(() => resolveSettings(doc({ driver: 'swarm' }), 'production', { replicas: 10 })).toThrow(swarm);
+    // Kubernetes pods have no port block.
+    expect(resolveSettings(doc({ driver: 'kubernetes', replicas: 10 }), 'production', {}).replicas).toBe(10);
+    expect(() => parseSetting('replicas', '1001', 'input replicas')).toThrow(/input replicas is "1001"/);
   });
 });

@@ -125,7 +125,20 @@ export function resolveSettings(
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) out[k] = v;
   const settings = out as unknown as Settings;
   settings.hosts = settings.hosts.map((h) => h.replaceAll('{env}', environment));
+  checkAcrossSettings(settings);
   return settings;
+}
+
+/** At most this many Swarm tasks per release: each takes the port <block><slot>, and the slot is one digit. */
+export const SWARM_MAX_REPLICAS = 9;
+
+/** What one setting cannot say alone: a value that fits one driver and not another. */
+function checkAcrossSettings(settings: Settings): void {
+  if (settings.driver === 'swarm' && settings.replicas > SWARM_MAX_REPLICAS)
+    throw new UserError(
+      `replicas is ${settings.replicas}, but a Swarm release holds 1 to ${SWARM_MAX_REPLICAS} tasks (each takes the port <block><slot>, with a one-digit slot)`,
+      `Use replicas from 1 to ${SWARM_MAX_REPLICAS} with driver swarm`,
+    );
 }
 
 export interface EnvironmentSettingsRequest {

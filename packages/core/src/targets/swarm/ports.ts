@@ -1,3 +1,4 @@
+import { SWARM_MAX_REPLICAS } from '../../config/load.ts';
 import { UserError } from '../../errors/index.ts';
 
 /**
@@ -11,7 +12,7 @@ import { UserError } from '../../errors/index.ts';
  * driver's 20000–29999. A slot has one digit, so a release has at most 9 tasks.
  */
 export const SWARM_PORT_BLOCKS = { min: 1000, max: 1999 } as const;
-export const SWARM_MAX_REPLICAS = 9;
+export { SWARM_MAX_REPLICAS };
 
 /** The PORT value of the service template. */
 export function portTemplate(block: number): string {
