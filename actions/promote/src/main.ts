@@ -18,12 +18,8 @@ interface Inputs {
 
 function parse(r: InputReader): Inputs {
   const image = r.pinnedImage('image');
+  // A repository alone: the digest stays the source's, and tags go in "tags".
   const to = r.repository('to');
-  if (to.tag || to.digest)
-    throw new UserError(
-      `${r.name('to')} is ${to}, which names a tag or digest`,
-      `Give the repository alone (${to.name}); the digest stays the source's, and tags go in ${r.name('tags')}`,
-    );
   const tags = parseTags(r, to);
   const policy = readVerifyPolicy(r);
   const source = r.credential('registry-username', 'registry-password');
