@@ -254,8 +254,11 @@ describe('anew/promote (committed bundle) across real registries', () => {
     );
     expect(killed.code, killed.log).toBe(137);
     const direct = parseRepository(`${dest.host}/prod/app`);
-    expect(await client.listTags(direct)).toEqual([]);
+    const tags = await client.listTags(direct);
+    expect(tags).not.toContain('v1.0.0');
+    expect(tags).not.toContain('production');
     expect(await client.resolve(direct.withDigest(digest))).toBeUndefined();
+    await expectNoDanglingTag(client, direct);
 
     via.rule = () => undefined;
     const r = await runAction('promote', {

@@ -1,3 +1,4 @@
+import { UserError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import { type Descriptor, isIndex, type Manifest, type RegistryClient } from '../registry/index.ts';
@@ -7,9 +8,10 @@ import { type Descriptor, isIndex, type Manifest, type RegistryClient } from '..
  * to another (same registry or another), with the artifacts that refer to it
  * (attestations, signatures). Everything is read first; then the writes go in
  * an order that never leaves a reference to missing content: blobs, then the
- * manifests that name them (platform manifests before their index), then the
- * referrers, then the tags. A run cut off anywhere leaves at most unreferenced
- * blobs and untagged manifests, and the next run completes it.
+ * manifests that name them (platform manifests before their index), and
+ * each referrer whole before it is recorded; the tags last. A run cut off
+ * anywhere leaves at most unreferenced blobs, untagged manifests and
+ * attestations of a manifest not there yet, and the next run completes it.
  */
 
 export interface PromoteOptions {
@@ -71,7 +73,10 @@ export async function promoteImage(
 
   const read = async (digest: Digest, depth: number): Promise<Node> => {
     if (seen.size >= MAX_MANIFESTS)
-      throw new Error(`${o.from} names more than ${MAX_MANIFESTS} manifests with its referrers`);
+      throw new UserError(
+        `${o.from} names more than ${MAX_MANIFESTS} manifests with its referrers`,
+        'Promote an image with fewer platforms or attestations',
+      );
     seen.add(digest);
     const manifest = await client.getManifest(from.withDigest(digest));
     const json = manifest.json as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
@@ -96,47 +101,54 @@ export async function promoteImage(
     return n;
   });
 
-  const all: Node[] = [];
-  const walk = (n: Node) => {
-    all.push(n);
-    for (const c of [...n.children, ...n.referrers]) walk(c);
-  };
-  walk(top);
-
   const counts = { copied: zero(), mounted: zero(), skipped: zero() };
-  await log.group(`Blobs into ${to.name}`, async () => {
-    const blobs = new Map<Digest, Descriptor>();
-    for (const n of all) for (const b of n.blobs) blobs.set(b.digest, b);
-    await pool([...blobs.values()], o.concurrency ?? 4, async (b) => {
-      const how = await client.copyBlob(from, to, b);
-      const c = how === 'copied' ? counts.copied : how === 'mounted' ? counts.mounted : counts.skipped;
-      c.count++;
-      c.bytes += b.size;
-      log.info(`${b.digest} (${b.size} bytes): ${how === 'present' ? 'already there' : how}`);
+  /** Each blob once, though several referrers (one bundle attached to every platform) share it. */
+  const blobCopies = new Map<Digest, Promise<void>>();
+  const copyOne = async (b: Descriptor) => {
+    const how = await client.copyBlob(from, to, b);
+    const c = how === 'copied' ? counts.copied : how === 'mounted' ? counts.mounted : counts.skipped;
+    c.count++;
+    c.bytes += b.size;
+    log.info(`blob ${b.digest} (${b.size} bytes): ${how === 'present' ? 'already there' : how}`);
+  };
+  const copyBlobs = (blobs: Descriptor[]) =>
+    pool(unique(blobs), o.concurrency ?? 4, async (b) => {
+      let copy = blobCopies.get(b.digest);
+      if (!copy) {
+        copy = copyOne(b);
+        blobCopies.set(b.digest, copy);
+      }
+      await copy;
     });
-  });
 
   let manifests = 0;
   let referrers = 0;
   let referrersPresent = 0;
-  /** An image manifest or index after its blobs and the manifests it names. */
-  const putTree = async (n: Node): Promise<void> => {
-    await Promise.all(n.children.map(putTree));
+  /** An image manifest or index, after the manifests it names (their blobs are there already). */
+  const putTree = async (n: Node, count: boolean): Promise<void> => {
+    await Promise.all(n.children.map((c) => putTree(c, count)));
     await client.putManifest(to, n.manifest.bytes, n.manifest.mediaType);
-    manifests++;
+    if (count) manifests++;
   };
-  /** The referrers of `n` and of everything under it, each after its own manifests. */
+  /**
+   * The referrers of `n` and of the manifests under it. Each is whole before
+   * it is recorded (its blobs, then its manifest), and what records it (the
+   * referrers API, or the `sha256-<hex>` tag index, which names only referrer
+   * manifests) never points at anything missing; its subject may arrive after
+   * it, as OCI allows. So referrers go up while the image's layers do.
+   */
   const putReferrers = async (n: Node): Promise<void> => {
     await Promise.all(n.children.map(putReferrers));
     if (n.referrers.length > 0) {
-      // Where the destination has no referrers API, a subject's referrers share one tag index: one writer at a time.
       const present = new Set((await client.referrers(to, n.manifest.digest)).map((d) => d.digest));
+      // Where the destination has no referrers API, a subject's referrers share one tag index: one writer at a time.
       for (const r of n.referrers) {
-        await Promise.all(r.children.map(putTree));
         if (present.has(r.manifest.digest)) {
-          // Listed, so written: a run before this one got that far.
+          // Listed, so whole: a run before this one got that far.
           referrersPresent++;
         } else {
+          await copyBlobs(treeBlobs(r));
+          await Promise.all(r.children.map((c) => putTree(c, false)));
           await client.pushReferrer(to, r.manifest.bytes, r.manifest.mediaType);
           referrers++;
         }
@@ -146,11 +158,16 @@ export async function promoteImage(
     await Promise.all(n.referrers.map(putReferrers));
   };
 
-  await log.group(`Manifests into ${to.name}`, async () => {
-    await putTree(top);
-    log.info(`${manifests} manifests at ${to.name}@${top.manifest.digest}`);
+  await log.group(`Copying into ${to.name}`, async () => {
+    await Promise.all([
+      (async () => {
+        await copyBlobs(treeBlobs(top));
+        await putTree(top, true);
+        log.info(`${manifests} manifests at ${to.name}@${top.manifest.digest}`);
+      })(),
+      putReferrers(top),
+    ]);
   });
-  await log.group('Referrers (attestations, signatures)', () => putReferrers(top));
   // Last: a tag is only ever written once everything it reaches is there.
   for (const tag of o.tags) {
     await client.putManifest(to, top.manifest.bytes, top.manifest.mediaType, tag);
@@ -165,6 +182,15 @@ export async function promoteImage(
     referrersPresent,
     tags: [...o.tags],
   };
+}
+
+/** The blobs of a manifest and of every manifest an index names (not its referrers). */
+function treeBlobs(n: Node): Descriptor[] {
+  return [...n.blobs, ...n.children.flatMap(treeBlobs)];
+}
+
+function unique(blobs: Descriptor[]): Descriptor[] {
+  return [...new Map(blobs.map((b) => [b.digest, b])).values()];
 }
 
 function zero(): BlobCounts {
