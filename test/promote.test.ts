@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { type Descriptor, MediaType, RegistryClient } from '@anew/core/registry'
 import { afterAll, describe, expect, it } from 'vitest';
 import { pushTinyImage, pushTinyIndex, uniqueRepo } from './fixtures/sigstore/tiny-image.ts';
 import { newKeyPair, workflowEnv } from './fixtures/sigstore/workflow-env.ts';
-import { NODE24, runAction } from './helpers/action.ts';
+import { NODE24, repoRoot, runAction } from './helpers/action.ts';
 import { FaultProxy } from './helpers/fault-proxy.ts';
 import { type RunningService, services, servicesDir, startRegistry } from './helpers/services.ts';
 
@@ -182,6 +183,17 @@ describe('anew/promote (committed bundle) across real registries', () => {
     });
     expect(toTagged.code).not.toBe(0);
     expect(toTagged.log).toMatch(/input "to" ".*y\/app:v1" must name a repository without tag or digest/);
+    const twoUsers = await runAction('promote', {
+      image: `${host}/x/app@sha256:${'0'.repeat(64)}`,
+      to: `${host}/y/app`,
+      ...policy,
+      'registry-username': 'reader',
+      'registry-password': 'secret-1',
+      'to-registry-username': 'writer',
+      'to-registry-password': 'secret-2',
+    });
+    expect(twoUsers.code).not.toBe(0);
+    expect(twoUsers.log).toMatch(/both on .*, with two different users/);
   });
 
   it('on one registry mounts every blob: no layer byte is uploaded', async () => {
@@ -302,5 +314,42 @@ describe('anew/promote (committed bundle) across real registries', () => {
     const v = await runAction('verify', { image: r.outputs['image']!, ...policy });
     expect(v.code, v.log).toBe(0);
     expect(v.summary).toContain('linux/arm64');
+  });
+
+  it('runs from the CLI, the destination password from stdin, the key from a file', async () => {
+    const src = uniqueRepo(services.registry, 'promote-cli');
+    const img = await pushTinyImage(client, src, crypto.randomUUID());
+    await attest(img.ref);
+    const { username, password } = services.authRegistry;
+    const dest = await registry({ htpasswd: path.join(servicesDir(), 'htpasswd') });
+    const keyFile = path.join(dest.dir, 'cosign.pub');
+    fs.writeFileSync(keyFile, key.publicPem);
+    const to = `${dest.host}/prod/app`;
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(repoRoot, 'dist/cli/index.cjs'),
+        'promote',
+        '--image',
+        img.ref.toString(),
+        '--to',
+        to,
+        '--tags',
+        'v3',
+        '--public-key',
+        keyFile,
+        '--source-commit',
+        COMMIT,
+        '--to-registry-username',
+        username,
+        '--to-registry-password-stdin',
+      ],
+      { encoding: 'utf8', input: `${password}\n`, env: { ...process.env, GITHUB_OUTPUT: '' } },
+    );
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`image=${to}@${img.digest}`);
+    expect(r.stdout + r.stderr).not.toContain(password);
+    const destClient = new RegistryClient({ credentials: { [dest.host]: { username, password } } });
+    expect((await destClient.resolve(parseRepository(to).withTag('v3')))?.digest).toBe(img.digest);
   });
 });
