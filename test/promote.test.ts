@@ -3,12 +3,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseRepository, type Reference } from '@anew/core/ref';
-import { type Descriptor, MediaType, RegistryClient } from '@anew/core/registry';
+import { type Descriptor, fallbackTag, MediaType, RegistryClient } from '@anew/core/registry';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pushTinyImage, pushTinyIndex, uniqueRepo } from './fixtures/sigstore/tiny-image.ts';
 import { newKeyPair, workflowEnv } from './fixtures/sigstore/workflow-env.ts';
 import { NODE24, repoRoot, runAction } from './helpers/action.ts';
 import { FaultProxy } from './helpers/fault-proxy.ts';
+import { ReferrersApiProxy } from './helpers/referrers-api.ts';
 import { type RunningService, services, servicesDir, startRegistry } from './helpers/services.ts';
 
 /** The commit the main-branch build was made from, as the release tag names it. */
@@ -351,5 +352,43 @@ describe('anew/promote (committed bundle) across real registries', () => {
     expect(r.stdout + r.stderr).not.toContain(password);
     const destClient = new RegistryClient({ credentials: { [dest.host]: { username, password } } });
     expect((await destClient.resolve(parseRepository(to).withTag('v3')))?.digest).toBe(img.digest);
+  });
+
+  it('reads and writes the referrers each side its own way: tag index → referrers API → tag index', async () => {
+    const src = uniqueRepo(services.registry, 'promote-api');
+    const img = await pushTinyImage(client, src, crypto.randomUUID());
+    await attest(img.ref);
+    const withApi = await registry();
+    const api = new ReferrersApiProxy(withApi.host);
+    await api.start();
+    cleanup.push(() => api.stop());
+    const plain = await registry();
+
+    const toApi = await runAction('promote', {
+      image: img.ref.toString(),
+      to: `${api.host}/prod/app`,
+      ...policy,
+    });
+    expect(toApi.code, toApi.log).toBe(0);
+    // Recorded through the API: no tag index was written there.
+    expect(await client.listTags(parseRepository(`${withApi.host}/prod/app`))).not.toContain(
+      fallbackTag(img.digest),
+    );
+    const apiRepo = parseRepository(`${api.host}/prod/app`);
+    expect(await client.referrers(apiRepo, img.digest)).toHaveLength(1);
+
+    const reads = api.apiReads;
+    const toPlain = await runAction('promote', {
+      image: toApi.outputs['image']!,
+      to: `${plain.host}/prod/app`,
+      tags: 'v1',
+      ...policy,
+    });
+    expect(toPlain.code, toPlain.log).toBe(0);
+    expect(api.apiReads).toBeGreaterThan(reads);
+    const plainRepo = parseRepository(`${plain.host}/prod/app`);
+    expect(await client.listTags(plainRepo)).toContain(fallbackTag(img.digest));
+    const v = await runAction('verify', { image: toPlain.outputs['image']!, ...policy });
+    expect(v.code, v.log).toBe(0);
   });
 });
