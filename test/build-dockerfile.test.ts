@@ -216,6 +216,39 @@ describe('Dockerfile build with credentials from inputs', () => {
   });
 });
 
+/**
+ * A stand-in `docker buildx` on PATH (no buildx installs here): it answers the toolkit's probes as buildx
+ * v0.20.0 with the given driver, runs `build` (a bash snippet that sees the build's argv in "$@" and where
+ * to write the metadata file in $meta), and passes every other command to the real docker CLI.
+ */
+function fakeBuildx(driver: 'docker' | 'docker-container', build: string): string {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-fake-buildx-'));
+  cleanup.push(() => fs.rmSync(bin, { recursive: true, force: true }));
+  const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
+  fs.writeFileSync(
+    path.join(bin, 'docker'),
+    `#!/bin/bash
+if [ "$1" = buildx ]; then
+  shift
+  case "\${1:-}" in
+    "") echo "Usage: docker buildx"; exit 0 ;;
+    version) echo "github.com/docker/buildx v0.20.0 0123456"; exit 0 ;;
+    inspect) printf 'Name:   builder-1\\nDriver: ${driver}\\n\\nNodes:\\nName:     builder-10\\nStatus:   running\\n'; exit 0 ;;
+    build)
+      shift
+      for ((i = 1; i <= $#; i++)); do [ "\${!i}" = --metadata-file ] && { j=$((i + 1)); meta=\${!j}; }; done
+      ${build}
+      exit $? ;;
+  esac
+  exit 1
+fi
+exec ${realDocker} "$@"
+`,
+    { mode: 0o755 },
+  );
+  return bin;
+}
+
 describe('Dockerfile build through buildx (GitHub-hosted runners)', () => {
   // buildx cannot be installed here (no internet), so a stand-in `docker buildx` answers
   // @docker/actions-toolkit's probes, records how it was called, and reports as pushed an
@@ -229,29 +262,10 @@ describe('Dockerfile build through buildx (GitHub-hosted runners)', () => {
       files: 'site/:/www/',
     });
     expect(pushed.code, pushed.log).toBe(0);
-    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-fake-buildx-'));
-    cleanup.push(() => fs.rmSync(bin, { recursive: true, force: true }));
-    const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
-    fs.writeFileSync(
-      path.join(bin, 'docker'),
-      `#!/bin/bash
-if [ "$1" = buildx ]; then
-  shift
-  case "\${1:-}" in
-    "") echo "Usage: docker buildx"; exit 0 ;;
-    version) echo "github.com/docker/buildx v0.20.0 0123456"; exit 0 ;;
-    inspect) printf 'Name:   builder-1\nDriver: docker-container\n\nNodes:\nName:     builder-10\nStatus:   running\n'; exit 0 ;;
-    build)
-      printf '%s\\n' "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH" "$@" > "${bin}/calls"
-      while [ $# -gt 0 ]; do [ "$1" = --metadata-file ] && meta=$2; shift; done
-      printf '{"containerimage.digest":"%s"}' "${pushed.outputs['digest']}" > "$meta"
-      exit 0 ;;
-  esac
-  exit 1
-fi
-exec ${realDocker} "$@"
-`,
-      { mode: 0o755 },
+    const bin = fakeBuildx(
+      'docker-container',
+      `printf '%s\\n' "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH" "$@" > "\${0%/*}/calls"
+      printf '{"containerimage.digest":"%s"}' "${pushed.outputs['digest']}" > "$meta"`,
     );
     const r = await runAction(
       'build',
@@ -288,36 +302,14 @@ exec ${realDocker} "$@"
       files: 'site/:/www/',
     });
     expect(pushed.code, pushed.log).toBe(0);
-    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-fake-buildx-'));
-    cleanup.push(() => fs.rmSync(bin, { recursive: true, force: true }));
-    const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
     // The engine pushes by tag (the stand-in copies a real image there) and buildx reports another
     // digest, as a config digest would be: the registry's answer is what counts.
-    fs.writeFileSync(
-      path.join(bin, 'docker'),
-      `#!/bin/bash
-if [ "$1" = buildx ]; then
-  shift
-  case "\${1:-}" in
-    "") echo "Usage: docker buildx"; exit 0 ;;
-    version) echo "github.com/docker/buildx v0.20.0 0123456"; exit 0 ;;
-    inspect) printf 'Name:   default\\nDriver: docker\\n'; exit 0 ;;
-    build)
-      printf '%s\\n' "$@" > "${bin}/calls"
-      while [ $# -gt 0 ]; do
-        [ "$1" = --metadata-file ] && meta=$2
-        [ "$1" = --output ] && name=$(printf '%s' "$2" | sed -n 's/.*name=\\([^,]*\\).*/\\1/p')
-        shift
-      done
+    const bin = fakeBuildx(
+      'docker',
+      `printf '%s\\n' "$@" > "\${0%/*}/calls"
+      name=$(printf '%s\\n' "$@" | sed -n 's/^type=image,.*name=\\([^,]*\\).*/\\1/p')
       skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://${pushed.outputs['image']}" "docker://$name" >&2 || exit 1
-      printf '{"containerimage.digest":"sha256:%064d"}' 0 > "$meta"
-      exit 0 ;;
-  esac
-  exit 1
-fi
-exec ${realDocker} "$@"
-`,
-      { mode: 0o755 },
+      printf '{"containerimage.digest":"sha256:%064d"}' 0 > "$meta"`,
     );
     const r = await runAction(
       'build',
@@ -361,35 +353,14 @@ exec ${realDocker} "$@"
     cleanup.push(() => fs.rmSync(ctx, { recursive: true, force: true }));
     fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${registry.host}/bases/moving:v1\nCOPY a /a\n`);
     fs.writeFileSync(path.join(ctx, 'a'), 'a');
-    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-fake-buildx-'));
-    cleanup.push(() => fs.rmSync(bin, { recursive: true, force: true }));
-    const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
-    fs.writeFileSync(
-      path.join(bin, 'docker'),
-      `#!/bin/bash
-if [ "$1" = buildx ]; then
-  shift
-  case "\${1:-}" in
-    "") echo "Usage: docker buildx"; exit 0 ;;
-    version) echo "github.com/docker/buildx v0.20.0 0123456"; exit 0 ;;
-    inspect) printf 'Name:   builder-1\\nDriver: docker-container\\n'; exit 0 ;;
-    build)
-      skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://${two.outputs['image']}" "docker://${registry.host}/bases/moving:v1" >&2 || exit 1
-      while [ $# -gt 0 ]; do
-        [ "$1" = --metadata-file ] && meta=$2
-        [ "$1" = --file ] && cp "$2" "${bin}/Dockerfile.seen"
-        shift
-      done
-      # What a BuildKit push by digest leaves in the repository.
+    // The tag moves first; then the Dockerfile the builder was given is kept for the test to read, and the
+    // image is left where a BuildKit push by digest leaves it.
+    const bin = fakeBuildx(
+      'docker-container',
+      `skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://${two.outputs['image']}" "docker://${registry.host}/bases/moving:v1" >&2 || exit 1
+      for ((i = 1; i <= $#; i++)); do [ "\${!i}" = --file ] && { j=$((i + 1)); cp "\${!j}" "\${0%/*}/Dockerfile.seen"; }; done
       skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://${one.outputs['image']}" "docker://${registry.host}/buildx/pinned:stand-in" >&2 || exit 1
-      printf '{"containerimage.digest":"%s"}' "${one.outputs['digest']}" > "$meta"
-      exit 0 ;;
-  esac
-  exit 1
-fi
-exec ${realDocker} "$@"
-`,
-      { mode: 0o755 },
+      printf '{"containerimage.digest":"%s"}' "${one.outputs['digest']}" > "$meta"`,
     );
     const r = await runAction(
       'build',

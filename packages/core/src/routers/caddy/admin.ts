@@ -35,7 +35,22 @@ export class CaddyAdmin {
       throw new UserError(`router-url "${baseUrl}" names a socket`, 'Caddy’s admin API listens on host:port');
   }
 
-  request(method: string, path: string, body?: unknown, ifMatch?: string): Promise<AdminResponse> {
+  /**
+   * One request. A read whose connection fails before any answer is sent again once: Caddy 2.6 replaces
+   * its admin listener at every config load, so a connection that arrives just then is reset. A write is
+   * never sent twice (it may have been applied); its If-Match makes the caller read again instead.
+   */
+  async request(method: string, path: string, body?: unknown, ifMatch?: string): Promise<AdminResponse> {
+    try {
+      return await this.once(method, path, body, ifMatch);
+    } catch (e) {
+      if (method !== 'GET' || !(e instanceof ConnectionError)) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+      return this.once(method, path, body, ifMatch);
+    }
+  }
+
+  private once(method: string, path: string, body?: unknown, ifMatch?: string): Promise<AdminResponse> {
     const { host, port } = this.transport.address as { host: string; port: number };
     // The Host header names the admin address as the server sees it (Caddy checks it).
     const url = new URL(path, `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
@@ -89,7 +104,7 @@ export class CaddyAdmin {
       req.on('error', (e) =>
         settle(() =>
           reject(
-            new UserError(
+            new ConnectionError(
               `Caddy's admin API at ${this.baseUrl} did not answer (${e.message})`,
               'Check router-url and that Caddy runs with its admin API on that address',
             ),
@@ -120,6 +135,9 @@ export class CaddyAdmin {
 }
 
 /** An answer of the admin API that is not what anew asked for: a refusal to report, not a bug. */
+/** No answer at all: the connection failed or was reset before a response began. */
+class ConnectionError extends UserError {}
+
 export class AdminError extends UserError {
   constructor(
     what: string,
