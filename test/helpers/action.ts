@@ -26,6 +26,8 @@ export interface RunOptions {
   cwd?: string;
   /** Kill the action after this many ms (SIGKILL), to test interrupted runs. */
   killAfterMs?: number;
+  /** Kill the action (SIGKILL) when this settles: at a point the test chose, not after a time. */
+  killWhen?: Promise<unknown>;
 }
 
 function actionYml(name: string): string {
@@ -97,6 +99,10 @@ export async function runAction(
   });
   const timer =
     opts.killAfterMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs) : undefined;
+  void opts.killWhen?.then(
+    () => child.kill('SIGKILL'),
+    () => child.kill('SIGKILL'),
+  );
   const code = await new Promise<number>((resolve) =>
     child.on('close', (c, sig) => resolve(c ?? (sig ? 137 : 1))),
   );

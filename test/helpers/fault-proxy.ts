@@ -16,6 +16,8 @@ export type Fault =
   | { kind: 'flip-upload' }
   /** Replace Docker-Content-Digest with another digest. */
   | { kind: 'wrong-digest-header' }
+  /** Never answer (the request is held until the client goes away): a process stopped mid-request. */
+  | { kind: 'hang' }
   /** Answer with a redirect (307 unless told) to `location`, as a registry sends reads to its storage. */
   | { kind: 'redirect'; location: string; status?: number };
 
@@ -26,6 +28,8 @@ export interface Exchange {
   fault?: Fault['kind'];
   /** The Range header the client sent, if any. */
   range?: string;
+  /** Bytes of request body the client sent. */
+  sent: number;
 }
 
 /**
@@ -68,8 +72,23 @@ export class FaultProxy {
     ).length;
   }
 
+  /** Bytes of request body sent in the exchanges whose method and path match. */
+  sent(method: string, pathPart: string | RegExp): number {
+    return this.log
+      .filter(
+        (e) =>
+          e.method === method &&
+          (typeof pathPart === 'string' ? e.path.includes(pathPart) : pathPart.test(e.path)),
+      )
+      .reduce((n, e) => n + e.sent, 0);
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = req.url ?? '/';
+    let sent = 0;
+    req.on('data', (c: Buffer) => {
+      sent += c.length;
+    });
     const key = `${req.method} ${path.replace(/\?.*$/, '')}`;
     const n = (this.counts.get(key) ?? 0) + 1;
     this.counts.set(key, n);
@@ -80,8 +99,14 @@ export class FaultProxy {
         path,
         status,
         fault: fault?.kind,
+        sent,
         ...(req.headers.range ? { range: req.headers.range } : {}),
       });
+
+    if (fault?.kind === 'hang') {
+      record(0);
+      return;
+    }
 
     if (fault?.kind === 'redirect') {
       const status = fault.status ?? 307;

@@ -3,7 +3,6 @@ import { type ActionSpec, policyInputs, registryInputs } from '@anew/action';
 export const spec = {
   name: 'promote',
   description: 'Copy an image, with its provenance, to another repository or registry by digest.',
-  hidden: true,
   inputs: {
     image: {
       description: 'Image to promote, pinned by digest (repository@sha256:…).',
@@ -12,25 +11,31 @@ export const spec = {
       max: 600,
     },
     to: {
-      description: 'Destination repository (e.g. ghcr.io/acme/web-prod or registry.example.com/web).',
+      description:
+        'Destination repository, without tag or digest (e.g. ghcr.io/acme/web-prod or registry.example.com/web).',
       required: true,
       group: 'Image',
       max: 512,
     },
-    tags: { description: 'Tags to set on the destination, one per line.', multiline: true, group: 'Image' },
+    tags: {
+      description: 'Tags to write at the destination, one per line, once everything they reach is there.',
+      multiline: true,
+      group: 'Image',
+    },
     ...policyInputs(
-      'PEM public key the attestation must be signed with (key-signed attestations). Without it, a Sigstore certificate is required.',
+      'PEM public key the attestation must be signed with (key-signed attestations), inline or the path of a file. Without it, a Sigstore certificate is required.',
     ),
     ...registryInputs,
-    'to-username': {
-      description: 'User name for the destination registry (default: docker config).',
+    'to-registry-username': {
+      description:
+        'User name for the destination registry. Without it, credentials come from ~/.docker/config.json.',
       group: 'Registry',
       max: 256,
     },
-    'to-password': {
+    'to-registry-password': {
       description: 'Password or token for the destination registry; masked in logs.',
       secret: true,
-      env: 'ANEW_TO_PASSWORD',
+      env: 'ANEW_TO_REGISTRY_PASSWORD',
       group: 'Registry',
     },
   },

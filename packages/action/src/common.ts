@@ -50,7 +50,7 @@ export const githubTokenInput: InputSpecs = {
   },
 };
 
-/** The provenance policy that verify and deploy share (read by readVerifyPolicy). */
+/** The provenance policy that verify, deploy and promote share (read by readVerifyPolicy). */
 export function policyInputs(keyDescription: string): InputSpecs {
   return {
     'public-key': { description: keyDescription, multiline: true, group: 'Provenance policy' },
@@ -74,6 +74,12 @@ export function policyInputs(keyDescription: string): InputSpecs {
     },
     'source-ref': {
       description: 'Git ref (a glob such as refs/tags/v*) the provenance must name.',
+      group: 'Provenance policy',
+    },
+    'source-commit': {
+      description:
+        'Full git commit hash the provenance must name (and, keyless, its certificate): with source-ref refs/heads/main, a release tag accepts only the main-branch build of the commit it names.',
+      max: 64,
       group: 'Provenance policy',
     },
     'builder-id': { description: 'Builder id the provenance must name.', group: 'Provenance policy' },

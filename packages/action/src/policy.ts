@@ -15,6 +15,7 @@ export const POLICY_KEYS = [
   'certificate-identity-regexp',
   'source-repository',
   'source-ref',
+  'source-commit',
   'builder-id',
   'trusted-root',
 ] as const;
@@ -22,7 +23,7 @@ export const POLICY_KEYS = [
 /**
  * The provenance policy inputs that verify, deploy and promote share, read in
  * one place: public-key, certificate-identity, certificate-identity-regexp,
- * certificate-oidc-issuer, source-repository, source-ref, builder-id,
+ * certificate-oidc-issuer, source-repository, source-ref, source-commit, builder-id,
  * trusted-root (and predicate-type where the action declares it).
  */
 export function readVerifyPolicy(r: InputReader): VerifyPolicy {
@@ -40,6 +41,7 @@ export function readVerifyPolicy(r: InputReader): VerifyPolicy {
     certificateOidcIssuer: r.optional('certificate-oidc-issuer') ?? GITHUB_ACTIONS_ISSUER,
     sourceRepository: r.optional('source-repository'),
     sourceRef: r.optional('source-ref'),
+    sourceCommit: r.optional('source-commit'),
     builderId: r.optional('builder-id'),
     trustedRoot,
     predicateType:

@@ -52,7 +52,6 @@ const commands: Record<string, CommandEntry> = {
   promote: {
     summary: 'copy an image with its provenance to another repository',
     load: viaAction(() => import('../../../actions/promote/src/main.ts')),
-    hidden: true,
   },
   cleanup: {
     summary: 'retire old targets and previews',

