@@ -30,7 +30,12 @@ const action: ActionDefinition<Inputs, { removed: string[] }> = {
       removed = res.removed;
       summary.row('Route removed', res.route ? 'yes' : 'there was none');
     } else {
-      removed = await prune(infra, { ...request, keep: inputs.settings.keep });
+      removed = await prune(infra, {
+        ...request,
+        keep: inputs.settings.keep,
+        // A release younger than its health check may be a deploy still running in another job.
+        youngerThan: inputs.settings['health-timeout'],
+      });
       summary.row('Kept warm', `${inputs.settings.keep} previous release(s) besides the live one`);
     }
     summary.title = `anew/cleanup: ${inputs.app}/${inputs.environment}${inputs.dryRun ? ' (dry run)' : ''}`;

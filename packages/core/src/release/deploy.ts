@@ -104,6 +104,7 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
       environment: req.environment,
       keep: settings.keep,
       protect: [release],
+      youngerThan: settings['health-timeout'],
     }).catch((e) =>
       log.warning(
         `older releases were not retired (${errorMessage(e)}); anew/cleanup with the router settings retires them`,
