@@ -101,6 +101,26 @@ export async function retireEnvironment(
   return { removed, route: env.route !== undefined };
 }
 
+/**
+ * Removes a release that a cancelled job started and never flipped: its
+ * targets, unless the route sends it traffic or remembers it for rollback
+ * (a flip got to it after all). Nothing else is touched.
+ */
+export async function removeUnflipped(
+  infra: Infra,
+  req: { app: string; environment: string; release: string },
+): Promise<{ removed: Target[]; reason?: string }> {
+  const env = await readEnvironment(infra, req.app, req.environment);
+  const route = env.route;
+  if (route?.backends.some((b) => b.release === req.release))
+    return { removed: [], reason: `${req.release} takes traffic` };
+  if (route?.history.includes(req.release))
+    return { removed: [], reason: `${req.release} is kept for rollback` };
+  const removed = env.releases.find((r) => r.release === req.release)?.targets ?? [];
+  await removeTargets(infra, removed);
+  return { removed };
+}
+
 async function removeTargets(infra: Infra, targets: Target[], dryRun = false): Promise<void> {
   for (const t of targets)
     infra.log.info(

@@ -23,6 +23,8 @@ export interface DeployRequest {
    * action or CLI was given); absent when no verification is asked for.
    */
   verify?: () => Promise<void>;
+  /** The release id, when the caller recorded it before the deploy began (newReleaseId). */
+  release?: string;
   now?: Date;
 }
 
@@ -49,7 +51,7 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
   const { settings } = req;
   // A value the engine cannot carry is bad input: refused before the plan or any pull.
   envFileText(settings.env);
-  const release = newReleaseId(req.now ?? new Date());
+  const release = req.release ?? newReleaseId(req.now ?? new Date());
   const name = targetName(req.app, req.environment, req.image.digest, release);
   const meta: ReleaseMeta = {
     app: req.app,

@@ -22,6 +22,9 @@ import {
 export interface SwitchResult {
   release: string;
   target: string;
+  /** The image digest and commit of the release that serves now. */
+  digest: string;
+  commit?: string;
   /** What served before (the previous primary), kept warm; "" on the first flip. */
   previousTarget: string;
   previousRelease: string;
@@ -113,6 +116,8 @@ export async function switchTo(
   const result = (changed: boolean): SwitchResult => ({
     release: next.release,
     target: next.target,
+    digest: next.digest,
+    commit: next.commit,
     previousTarget: prev?.target ?? '',
     previousRelease: prev?.release ?? '',
     listen: settings.listen,
