@@ -100,12 +100,17 @@ export async function runAction<I, O extends Outputs>(def: ActionDefinition<I, O
   try {
     const raw = runnerInputs(def.inputs);
     setOutputs(
-      await executeAction(def, raw, runnerSource(log.setSecret), {
-        log,
-        summary,
-        jobDir: jobDir(),
-        saveState: (k, v) => core.saveState(k, v),
-      }),
+      await executeAction(
+        def,
+        raw,
+        runnerSource(log.setSecret, (m) => log.info(m)),
+        {
+          log,
+          summary,
+          jobDir: jobDir(),
+          saveState: (k, v) => core.saveState(k, v),
+        },
+      ),
     );
   } catch (e) {
     failure = e;
