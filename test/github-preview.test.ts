@@ -44,6 +44,9 @@ beforeAll(async () => {
       '  staging:',
       `    listen: 127.0.0.1:${port}`,
       '    hosts: staging.test',
+      '  qa:',
+      `    listen: 127.0.0.1:${port}`,
+      '    hosts: qa.test',
       // Last: the keep test appends to it.
       '  retain:',
       `    listen: 127.0.0.1:${port}`,
@@ -193,6 +196,38 @@ describe('a pull-request preview reaches GitHub', () => {
     const c = await runAction('cleanup', { environment: 'pr-43', all: 'true', config }, { env });
     expect(c.code, c.log).toBe(0);
     expect(gh.requests.length).toBe(before);
+  });
+});
+
+describe('a job that declares its environment', () => {
+  it("adds anew's statuses to the deployment GitHub made for the job, and makes none of its own", async () => {
+    const sha = '6'.repeat(40);
+    const commentWrites = () => gh.writes().filter((r) => r.path.includes('/comments')).length;
+    const comments = commentWrites();
+    const mine = gh.seedJobDeployment({ environment: 'qa', sha, ref: 'main', runId: '1000' });
+    const env = job('push', { repository: { full_name: repository } }, sha, '1000');
+    const d = await runAction(
+      'deploy',
+      { image: images[0]!.image, environment: 'qa', config, ...token },
+      { env },
+    );
+    expect(d.code, d.log).toBe(0);
+    const f = await runAction(
+      'flip',
+      { environment: 'qa', target: d.outputs['target']!, config, ...token },
+      { env },
+    );
+    expect(f.code, f.log).toBe(0);
+    expect(gh.deployments.filter((x) => x.environment === 'qa').map((x) => x.id)).toEqual([mine.id]);
+    const states = gh.statusesOf(mine.id).map((s) => s.state);
+    expect(states.filter((s) => s === 'in_progress').length).toBeGreaterThanOrEqual(2);
+    expect(latest(gh.statusesOf(mine.id))).toMatchObject({
+      state: 'success',
+      environment_url: 'http://qa.test:' + port,
+    });
+    // A push has no pull request: no comment written.
+    expect(commentWrites()).toBe(comments);
+    await runAction('cleanup', { environment: 'qa', all: 'true', config });
   });
 });
 
