@@ -121,6 +121,8 @@ describe('a pull-request preview reaches GitHub', () => {
       expect(comments[0]!.body).toContain(image.digest);
       expect(comments[0]!.body).toContain(url);
       expect(comments[0]!.body).toContain(shas[i]);
+      // No provenance gate ran at deploy, and the comment says so.
+      expect(comments[0]!.body).toContain('not verified at deploy');
 
       // One deployment per push, success with the URL and the run's log; the one before inactive.
       const mine = gh.deployments.filter((x) => x.environment === 'pr-42');

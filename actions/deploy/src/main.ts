@@ -94,7 +94,9 @@ const action: ActionDefinition<DeployInputs, DeployOutputs> = {
             const v = await verifyImage(client, inputs.image, policy, log, {
               cacheDir: path.dirname(jobDir),
             });
-            summary.row('Provenance', `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`);
+            const said = `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`;
+            summary.row('Provenance', said);
+            return said;
           }
         : undefined,
     }).catch(async (e: unknown) => {

@@ -99,6 +99,7 @@ const action: ActionDefinition<FlipInputs, FlipOutputs> = {
           url,
           digest: result.digest,
           commit: result.commit,
+          provenance: result.provenance ?? 'not verified at deploy',
         });
       for (const n of records.notes) summary.note(n);
     }

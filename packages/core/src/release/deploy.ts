@@ -22,7 +22,7 @@ export interface DeployRequest {
    * The provenance gate, run before anything starts (the verify policy the
    * action or CLI was given); absent when no verification is asked for.
    */
-  verify?: () => Promise<void>;
+  verify?: () => Promise<string | undefined>;
   /** The release id, when the caller recorded it before the deploy began (newReleaseId). */
   release?: string;
   now?: Date;
@@ -78,7 +78,11 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
   }
 
   // ── Provenance gate: the one place a deploy verifies its image, before any side effect.
-  if (req.verify) await log.group('Verify provenance', req.verify);
+  if (req.verify) {
+    // What it verified travels with the release, for the records made at flip (the preview comment).
+    const said = await log.group('Verify provenance', req.verify);
+    meta.provenance = said || 'verified';
+  }
 
   await log.group(`Pull ${meta.image}`, () =>
     Promise.all(engines.map((e) => e.pull(meta.image, req.registryAuth))),
