@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAppImage, removeApp, type TestImage } from './fixtures/apps/images.ts';
 import { containers, routeDials, routeOf } from './fixtures/apps/world.ts';
 import { runAction, runPost } from './helpers/action.ts';
-import { type GitHubApiStandIn, type StoredStatus, startGitHubApi } from './helpers/github-api.ts';
+import {
+  ACTIONS_BOT,
+  type GitHubApiStandIn,
+  type StoredStatus,
+  startGitHubApi,
+} from './helpers/github-api.ts';
 import { freePort, type RunningService, services, startCaddy } from './helpers/services.ts';
 
 /**
@@ -25,7 +30,15 @@ let config: string;
 beforeAll(async () => {
   images = ['v1', 'v2', 'v3'].map((version) => buildAppImage(`anew-test/${app}`, { version }));
   caddy = await startCaddy();
-  gh = await startGitHubApi({ repository, pullRequests: [42, 43] });
+  gh = await startGitHubApi({
+    repository,
+    pullRequests: [42, 43],
+    tokens: {
+      'job-token': { user: ACTIONS_BOT, write: ['deployments', 'issues', 'pull_requests'] },
+      // A job whose `permissions:` leave out deployments and pull requests.
+      'read-token': { user: ACTIONS_BOT, write: [] },
+    },
+  });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-ghpreview-'));
   port = await freePort();
   config = path.join(dir, 'anew.yml');
@@ -198,6 +211,30 @@ describe('a pull-request preview reaches GitHub', () => {
     const c = await runAction('cleanup', { environment: 'pr-43', all: 'true', config }, { env });
     expect(c.code, c.log).toBe(0);
     expect(gh.requests.length).toBe(before);
+  });
+});
+
+describe('a token without the permissions', () => {
+  it('deploys and flips all the same, with a warning that names the permission', async () => {
+    const env = job('pull_request', prEvent('opened', 43), '7'.repeat(40), '1100');
+    const read = { 'github-token': 'read-token' };
+    const d = await runAction(
+      'deploy',
+      { image: images[0]!.image, environment: 'pr-43', config, ...read },
+      { env },
+    );
+    expect(d.code, d.log).toBe(0);
+    expect(d.log).toMatch(/::warning::.*deployments: write/);
+    const f = await runAction(
+      'flip',
+      { environment: 'pr-43', target: d.outputs['target']!, config, ...read },
+      { env },
+    );
+    expect(f.code, f.log).toBe(0);
+    expect(f.log).toMatch(/::warning::.*pull-requests: write/);
+    expect(gh.comments.get(43) ?? []).toEqual([]);
+    const c = await runAction('cleanup', { environment: 'pr-43', all: 'true', config, ...read }, { env });
+    expect(c.code, c.log).toBe(0);
   });
 });
 
