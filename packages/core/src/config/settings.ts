@@ -241,7 +241,7 @@ export const SETTINGS = {
   }),
   url: setting<string | undefined>({
     description:
-      'Public address of the environment (flip\'s "url" output, the GitHub deployment and the preview comment), for when a load balancer sits in front of the router; "{env}" is replaced by the environment name. Default: https://<first host> when the router serves TLS for it, else http://<first host>[:<listen port>].',
+      'Public address of the environment (the url output of flip, the GitHub deployment and the preview comment), for when a load balancer sits in front of the router; {env} is replaced by the environment name. Default: https://<first host> when the router serves TLS for it, else http://<first host>[:<listen port>].',
     default: undefined,
     // {env} stands for an environment name: checked as one, kept for the environment to fill in.
     parse: (v, w) => checkUrl(String(v).replaceAll('{env}', 'env'), w, ['http', 'https']) && String(v).trim(),
