@@ -34,6 +34,7 @@ export function actionYmlPath(name: string): string {
 }
 
 export function actionYml(spec: ActionSpec): string {
+  const dist = spec.name === 'ship' ? 'dist/ship' : `../../dist/${spec.name}`;
   const inputs = Object.fromEntries(
     Object.entries(spec.inputs).map(([k, v]) => {
       const out: Record<string, string | boolean> = { description: v.description };
@@ -52,7 +53,8 @@ export function actionYml(spec: ActionSpec): string {
     outputs: spec.outputs,
     runs: {
       using: 'node24',
-      main: spec.name === 'ship' ? 'dist/ship/index.cjs' : `../../dist/${spec.name}/index.cjs`,
+      main: `${dist}/index.cjs`,
+      ...(spec.postIf ? { post: `${dist}/post.cjs`, 'post-if': spec.postIf } : {}),
     },
   };
   return `# Generated from actions/${spec.name}/src/spec.ts by \`npm run gen\`: edit that file, not this one.\n${stringify(doc, { lineWidth: 0 })}`;

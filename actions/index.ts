@@ -24,3 +24,15 @@ export async function run(name: string): Promise<void> {
   if (!load) throw new Error(`unknown action ${name}`);
   await runAction((await load()).default);
 }
+
+/** The post step of an action that has one (actions/<name>/src/post.ts). */
+const posts: Record<string, () => Promise<{ post: () => Promise<void> }>> = {
+  deploy: () => import('./deploy/src/post.ts'),
+  ship: () => import('./ship/src/post.ts'),
+};
+
+export async function post(name: string): Promise<void> {
+  const load = posts[name];
+  if (!load) throw new Error(`action ${name} has no post step`);
+  await (await load()).post();
+}

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { expect, it } from 'vitest';
 import { startLoad } from './fixtures/apps/load.mjs';
 import { answer, cli, containers, routeDials, useAppWorld } from './fixtures/apps/world.ts';
@@ -89,7 +92,13 @@ it('converges after SIGKILL during deploy and flip, and traffic never fails', as
   expect(report.requests).toBeGreaterThan(100);
 
   // What the kills left behind is retired by the next cleanup; nothing drifts.
-  const c = await runAction('cleanup', { ...routing, keep: '1' });
+  // Every release here is seconds old, and cleanup spares one younger than its health timeout (it
+  // may be a deploy still running elsewhere): this anew.yml says no deploy is still running.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-kill-'));
+  const config = path.join(dir, 'anew.yml');
+  fs.writeFileSync(config, 'defaults:\n  health-timeout: 0s\n');
+  const c = await runAction('cleanup', { ...routing, keep: '1', config });
+  fs.rmSync(dir, { recursive: true, force: true });
   expect(c.code, c.log).toBe(0);
   const left = containers(app);
   expect(left.every((x) => x.state === 'running')).toBe(true);

@@ -18,6 +18,8 @@ export interface ActionRun {
   summary: string;
   /** stdout and stderr together, for asserting on messages. */
   log: string;
+  /** What the action saved for its post step (core.saveState), as the runner would pass it on. */
+  state: Record<string, string>;
 }
 
 export interface RunOptions {
@@ -28,6 +30,8 @@ export interface RunOptions {
   killAfterMs?: number;
   /** Kill the action (SIGKILL) when this settles: at a point the test chose, not after a time. */
   killWhen?: Promise<unknown>;
+  /** Run the action's post step instead of its main (give it the main's `state`). */
+  post?: boolean;
 }
 
 function actionYml(name: string): string {
@@ -48,7 +52,7 @@ export async function runAction(
 ): Promise<ActionRun> {
   const meta = parse(fs.readFileSync(actionYml(name), 'utf8')) as {
     inputs: Record<string, { default?: string }>;
-    runs: { main: string; using: string };
+    runs: { main: string; using: string; post?: string };
   };
   for (const key of Object.keys(inputs)) {
     if (!(key in meta.inputs))
@@ -59,6 +63,9 @@ export async function runAction(
   const summaryFile = path.join(tmp, 'summary');
   fs.writeFileSync(outputFile, '');
   fs.writeFileSync(summaryFile, '');
+  // The runner makes each file command's file before the step starts.
+  fs.writeFileSync(path.join(tmp, 'state'), '');
+  fs.writeFileSync(path.join(tmp, 'env'), '');
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env))
     if (v !== undefined && !k.startsWith('INPUT_')) env[k] = v;
@@ -80,7 +87,7 @@ export async function runAction(
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const main = path.resolve(path.dirname(actionYml(name)), meta.runs.main);
+  const main = path.resolve(path.dirname(actionYml(name)), opts.post ? meta.runs.post! : meta.runs.main);
   const child = spawn(opts.node ?? NODE_LOCAL, [main], {
     cwd: opts.cwd ?? repoRoot,
     env,
@@ -114,6 +121,9 @@ export async function runAction(
     log,
     outputs: parseOutputFile(fs.readFileSync(outputFile, 'utf8')),
     summary: fs.readFileSync(summaryFile, 'utf8'),
+    state: fs.existsSync(path.join(tmp, 'state'))
+      ? parseOutputFile(fs.readFileSync(path.join(tmp, 'state'), 'utf8'))
+      : {},
   };
   fs.rmSync(tmp, { recursive: true, force: true });
   return result;
@@ -136,4 +146,15 @@ export function parseOutputFile(text: string): Record<string, string> {
     }
   }
   return out;
+}
+
+/** Runs an action's post step as the runner does: the main step's saved state as STATE_<name>. */
+export function runPost(
+  name: string,
+  state: Record<string, string>,
+  opts: RunOptions = {},
+): Promise<ActionRun> {
+  const env: Record<string, string | undefined> = { ...opts.env };
+  for (const [k, v] of Object.entries(state)) env[`STATE_${k}`] = v;
+  return runAction(name, {}, { ...opts, env, post: true });
 }

@@ -36,6 +36,7 @@ interface Step {
   uses?: string;
   run?: string;
   with?: Record<string, unknown>;
+  env?: Record<string, unknown>;
 }
 
 /** The steps of a YAML snippet: a whole workflow (its first job), a job, or a bare list of steps. */
@@ -102,10 +103,13 @@ export async function runSteps(steps: Step[], ctx: WorkflowContext): Promise<Ste
     }
     if (step.run) {
       const script = evaluate(step.run, ctx, outputs);
+      const stepEnv = Object.fromEntries(
+        Object.entries(step.env ?? {}).map(([k, v]) => [k, evaluate(String(v), ctx, outputs)]),
+      );
       const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
         cwd: ctx.workspace,
         encoding: 'utf8',
-        env: { ...process.env, ...ctx.env } as NodeJS.ProcessEnv,
+        env: { ...process.env, ...ctx.env, ...stepEnv } as NodeJS.ProcessEnv,
         timeout: 60_000,
       });
       results.push({ id: step.id, what: `run: ${script.trim()}` });

@@ -1,4 +1,11 @@
-import { type ActionSpec, appInputs, dryRunInput, settingGroup, settingInputs } from '@anew/action';
+import {
+  type ActionSpec,
+  appInputs,
+  dryRunInput,
+  githubTokenInput,
+  settingGroup,
+  settingInputs,
+} from '@anew/action';
 
 export const spec = {
   name: 'cleanup',
@@ -19,6 +26,7 @@ export const spec = {
     ...appInputs,
     ...settingInputs('cleanup', settingGroup),
     ...dryRunInput,
+    ...githubTokenInput,
   },
   outputs: {
     removed: { description: 'Targets removed, one per line.' },

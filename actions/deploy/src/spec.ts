@@ -2,6 +2,7 @@ import {
   type ActionSpec,
   appInputs,
   dryRunInput,
+  githubTokenInput,
   policyInputs,
   registryInputs,
   settingGroup,
@@ -10,6 +11,8 @@ import {
 
 export const spec = {
   name: 'deploy',
+  // A release started by a cancelled job is removed unless it already takes traffic.
+  postIf: 'cancelled()',
   description: 'Start a new target from an image digest and wait until it is healthy, without traffic.',
   inputs: {
     image: {
@@ -29,8 +32,16 @@ export const spec = {
     ...policyInputs(
       'PEM public key the attestation must be signed with (key-signed attestations), inline or the path of a file. Without it, a Sigstore certificate is required.',
     ),
+    'allow-fork': {
+      description:
+        "Deploy a fork's code from a pull_request_target or workflow_run event, which run with this repository's token and secrets. Refused unless true: review the change first (e.g. an environment with required reviewers).",
+      default: 'false',
+      boolean: true,
+      group: 'GitHub',
+    },
     ...dryRunInput,
     ...registryInputs,
+    ...githubTokenInput,
   },
   outputs: {
     target: { description: 'Name of the new target (to pass to flip).' },

@@ -1,4 +1,11 @@
-import { type ActionSpec, appInputs, dryRunInput, settingGroup, settingInputs } from '@anew/action';
+import {
+  type ActionSpec,
+  appInputs,
+  dryRunInput,
+  githubTokenInput,
+  settingGroup,
+  settingInputs,
+} from '@anew/action';
 
 export const spec = {
   name: 'flip',
@@ -19,9 +26,14 @@ export const spec = {
     ...appInputs,
     ...settingInputs('flip', settingGroup),
     ...dryRunInput,
+    ...githubTokenInput,
   },
   outputs: {
     release: { description: 'Release id now live.' },
     'previous-target': { description: 'Target that served before, kept warm for rollback.' },
+    url: {
+      description:
+        'Public address of the environment (the "url" setting, else https://<first host> when the router serves TLS for it, else http://<first host>[:<listen port>]), e.g. for the job\'s environment.url.',
+    },
   },
 } as const satisfies ActionSpec;

@@ -1,8 +1,9 @@
 import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
+import { githubRecords } from '@anew/action/github';
 import type { SettingKey, Settings } from '@anew/core/config';
 import { UserError } from '@anew/core/errors';
-import { infraFor, rollback } from '@anew/core/release';
+import { environmentUrl, infraFor, rollback } from '@anew/core/release';
 import { spec } from './spec.ts';
 
 interface Inputs {
@@ -13,6 +14,7 @@ interface Inputs {
   /** The settings an input or anew.yml gave: the rest follow the live route. */
   given: ReadonlySet<SettingKey>;
   dryRun: boolean;
+  githubToken: string | undefined;
 }
 
 function parse(r: InputReader): Inputs {
@@ -23,7 +25,15 @@ function parse(r: InputReader): Inputs {
       `${r.name('to')} is ${JSON.stringify(to)}`,
       'Give a release id (e.g. 20260101-120000-abc123), a target name or an image digest (sha256:…)',
     );
-  return { environment, to, app, settings, given, dryRun: r.bool('dry-run') };
+  return {
+    environment,
+    to,
+    app,
+    settings,
+    given,
+    dryRun: r.bool('dry-run'),
+    githubToken: r.secret('github-token'),
+  };
 }
 
 const action: ActionDefinition<Inputs, { release?: string; target?: string }> = {
@@ -39,6 +49,24 @@ const action: ActionDefinition<Inputs, { release?: string; target?: string }> = 
       given: inputs.given,
       dryRun: inputs.dryRun,
     });
+    if (!result.dryRun && result.changed) {
+      // A new deployment of the release it returned to, so GitHub's history reads in the order traffic moved.
+      const records = githubRecords(inputs.githubToken, log);
+      await records.rolledBack({
+        app: inputs.app,
+        environment: inputs.environment,
+        release: result.release,
+        digest: result.digest,
+        target: result.target,
+        commit: result.commit,
+        url: environmentUrl(
+          { url: inputs.settings.url, hosts: result.hosts, listen: result.listen },
+          infra.router,
+        ),
+        from: result.previousRelease,
+      });
+      for (const n of records.notes) summary.note(n);
+    }
     summary.title = result.dryRun
       ? 'anew/rollback: plan (dry run)'
       : `anew/rollback: ${inputs.app}/${inputs.environment}`;

@@ -1,4 +1,11 @@
-import { type ActionSpec, appInputs, dryRunInput, settingGroup, settingInputs } from '@anew/action';
+import {
+  type ActionSpec,
+  appInputs,
+  dryRunInput,
+  githubTokenInput,
+  settingGroup,
+  settingInputs,
+} from '@anew/action';
 
 export const spec = {
   name: 'rollback',
@@ -13,6 +20,7 @@ export const spec = {
     ...appInputs,
     ...settingInputs('rollback', settingGroup),
     ...dryRunInput,
+    ...githubTokenInput,
   },
   outputs: {
     release: { description: 'Release id now live.' },

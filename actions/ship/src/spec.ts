@@ -12,6 +12,8 @@ const buildInputs: InputSpecs = Object.fromEntries(
 /** The union of its steps' inputs and outputs; where two steps share a key, the later step's declaration. */
 export const spec = {
   name: 'ship',
+  // A release started by a cancelled job is removed unless it already takes traffic.
+  postIf: 'cancelled()',
   description: 'Build, attest, deploy and flip in one step.',
   inputs: {
     ...buildInputs,

@@ -41,7 +41,8 @@ export const registryInputs: InputSpecs = {
 
 export const githubTokenInput: InputSpecs = {
   'github-token': {
-    description: 'Token for the GitHub API (attestations).',
+    description:
+      'Token for the GitHub API: deployments and the pull-request preview comment (deploy, flip, rollback, cleanup), attestations (attest). Empty: those records are skipped.',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: an action.yml expression
     runnerDefault: '${{ github.token }}',
     secret: true,

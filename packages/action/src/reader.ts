@@ -2,6 +2,7 @@ import { checkText, checkUrl, shown } from '@anew/core/config';
 import { UserError } from '@anew/core/errors';
 import {
   type Digest,
+  lowerCaseRepository,
   parseDigest,
   parsePinnedReference,
   parseRepository,
@@ -24,6 +25,8 @@ export interface InputSource {
   mask(secret: string): void;
   /** A command line rather than a workflow step: hints say what to type. */
   commandLine?: boolean;
+  /** Says how an input was read when that differs from how it was written (e.g. lower-cased). */
+  notice?(message: string): void;
 }
 
 /** The runner's inputs: INPUT_<NAME> (upper-cased, hyphens kept) as the runner sets them. */
@@ -36,12 +39,16 @@ export function runnerInputs(spec: InputSpecs, env: NodeJS.ProcessEnv = process.
   return out;
 }
 
-export function runnerSource(mask: (secret: string) => void): InputSource {
+export function runnerSource(
+  mask: (secret: string) => void,
+  notice?: (message: string) => void,
+): InputSource {
   return {
     name: (k) => `input "${k}"`,
     short: (k) => `"${k}"`,
     missingHint: (k) => `Set "${k}" in the step's "with:"`,
     mask,
+    ...(notice ? { notice } : {}),
   };
 }
 
@@ -153,11 +160,22 @@ export class InputReader {
   }
 
   pinnedImage(key: string): Reference & { digest: Digest } {
-    return parsePinnedReference(this.required(key), this.name(key));
+    return parsePinnedReference(this.imageText(key), this.name(key));
   }
 
   repository(key: string): Reference {
-    return parseRepository(this.required(key), this.name(key));
+    return parseRepository(this.imageText(key), this.name(key));
+  }
+
+  /** An image input with its repository path lower-cased (`ghcr.io/${{ github.repository }}` may have capitals). */
+  private imageText(key: string): string {
+    const given = this.required(key).trim();
+    const lower = lowerCaseRepository(given);
+    if (lower !== given)
+      this.source.notice?.(
+        `${this.name(key)}: repository ${given} read as ${lower} (registries take lower case only)`,
+      );
+    return lower;
   }
 
   digest(key: string): Digest | undefined {
@@ -223,6 +241,7 @@ export class InputReader {
       missingHint: (k) => this.source.missingHint(rename[k] ?? k),
       // Masked already, by this reader.
       mask: () => {},
+      ...(this.source.notice ? { notice: this.source.notice } : {}),
     });
   }
 }

@@ -41,6 +41,8 @@ export interface ActionContext {
   summary: SummaryBuilder;
   /** Where files for later steps of the job go (bundle-path, the build record): $RUNNER_TEMP/anew. */
   jobDir: string;
+  /** Keeps a value for this action's post step (inputs are not reliably there); absent outside Actions. */
+  saveState?: (key: string, value: string) => void;
 }
 
 /** $RUNNER_TEMP/anew in a job; the system's temporary folder elsewhere (it outlives a CLI command). */
@@ -98,7 +100,17 @@ export async function runAction<I, O extends Outputs>(def: ActionDefinition<I, O
   try {
     const raw = runnerInputs(def.inputs);
     setOutputs(
-      await executeAction(def, raw, runnerSource(log.setSecret), { log, summary, jobDir: jobDir() }),
+      await executeAction(
+        def,
+        raw,
+        runnerSource(log.setSecret, (m) => log.info(m)),
+        {
+          log,
+          summary,
+          jobDir: jobDir(),
+          saveState: (k, v) => core.saveState(k, v),
+        },
+      ),
     );
   } catch (e) {
     failure = e;

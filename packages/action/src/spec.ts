@@ -44,6 +44,8 @@ export interface ActionSpec {
   outputs: Readonly<Record<string, { description: string }>>;
   /** Hidden from the CLI's command list (an action whose issue has not landed yet). */
   hidden?: boolean;
+  /** A post step (actions/<name>/src/post.ts) and the condition it runs on, e.g. `cancelled()`. */
+  postIf?: string;
 }
 
 /** The inputs that carry the settings an action takes, declared from the settings themselves. */

@@ -129,7 +129,7 @@ describe.each(specs.map((s) => s.name))('action %s', (name) => {
       expect(v.description, k).toBeTruthy();
     const src = sourcesOf(name);
     expect('github-token' in meta.inputs, 'github-token').toBe(
-      /@actions\/github|github-attestation/.test(src),
+      /@actions\/github|@anew\/action\/github'|github-attestation/.test(src),
     );
     expect('config' in meta.inputs, 'config').toBe(/readEnvironment\(/.test(src));
   });

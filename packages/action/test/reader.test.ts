@@ -17,6 +17,37 @@ const reader = (raw: Record<string, string>, masked: string[] = []) =>
   );
 
 describe('InputReader', () => {
+  it('lower-cases the repository path of an image input, and says so', () => {
+    const said: string[] = [];
+    const r = new InputReader(
+      spec,
+      { image: 'ghcr.io/Acme/Web' },
+      runnerSource(
+        () => {},
+        (m) => said.push(m),
+      ),
+    );
+    expect(r.repository('image').toString()).toBe('ghcr.io/acme/web');
+    expect(said).toEqual([
+      'input "image": repository ghcr.io/Acme/Web read as ghcr.io/acme/web (registries take lower case only)',
+    ]);
+    // Through a view (how ship reads its steps' inputs) too.
+    said.length = 0;
+    expect(r.view(spec).repository('image').name).toBe('ghcr.io/acme/web');
+    expect(said).toHaveLength(1);
+    // Already lower case: nothing to say.
+    said.length = 0;
+    new InputReader(
+      spec,
+      { image: 'ghcr.io/acme/web' },
+      runnerSource(
+        () => {},
+        (m) => said.push(m),
+      ),
+    ).repository('image');
+    expect(said).toEqual([]);
+  });
+
   it('reads the runner inputs it declares, an empty one as not given', () => {
     expect(runnerInputs(spec, { INPUT_IMAGE: ' r/x ', INPUT_FILES: '', INPUT_OTHER: 'y' })).toEqual({
       image: ' r/x ',

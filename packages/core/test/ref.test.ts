@@ -1,4 +1,5 @@
 import {
+  lowerCaseRepository,
   parseDigest,
   parsePinnedReference,
   parseReference,
@@ -78,5 +79,22 @@ describe('pinned references', () => {
   it('digests and short digests', () => {
     expect(parseDigest(D)).toBe(D);
     expect(shortDigest(D)).toBe('aaaaaaaaaaaa');
+  });
+});
+
+describe('lowerCaseRepository (as docker/metadata-action writes image names)', () => {
+  it.each([
+    ['ghcr.io/Acme/Web', 'ghcr.io/acme/web'],
+    [`ghcr.io/Acme/Web@${D}`, `ghcr.io/acme/web@${D}`],
+    // A tag is case-sensitive; a host is left as given (registries match it without case).
+    ['ghcr.io/Acme/Web:Release-1', 'ghcr.io/acme/web:Release-1'],
+    ['127.0.0.1:5000/Acme/Web:v1', '127.0.0.1:5000/acme/web:v1'],
+    ['localhost/Team/App', 'localhost/team/app'],
+    ['Acme/Web', 'acme/web'],
+    ['ghcr.io/acme/web', 'ghcr.io/acme/web'],
+  ])('%s → %s', (input, want) => {
+    expect(lowerCaseRepository(input)).toBe(want);
+    // …and the result is a reference registries take.
+    expect(() => parseReference(want)).not.toThrow();
   });
 });

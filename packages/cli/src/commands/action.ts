@@ -13,6 +13,7 @@ function cliSource(command: string, log: ConsoleLogger, fromEnv: Record<string, 
     short: name,
     missingHint: () => `See anew ${command} --help`,
     mask: (s) => log.setSecret(s),
+    notice: (m) => log.info(m),
     commandLine: true,
   };
 }

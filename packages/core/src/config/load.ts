@@ -107,7 +107,7 @@ function escapeRe(s: string): string {
 /**
  * Built-in defaults, then anew.yml's `defaults`, then the environment's block
  * (or template), then the overrides (inputs, options). `{env}` in hosts
- * becomes the environment's name.
+ * and url becomes the environment's name.
  */
 export function resolveSettings(
   config: AnewConfig,
@@ -125,6 +125,7 @@ export function resolveSettings(
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) out[k] = v;
   const settings = out as unknown as Settings;
   settings.hosts = settings.hosts.map((h) => h.replaceAll('{env}', environment));
+  if (settings.url) settings.url = settings.url.replaceAll('{env}', environment);
   checkAcrossSettings(settings);
   return settings;
 }

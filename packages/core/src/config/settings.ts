@@ -258,6 +258,15 @@ export const SETTINGS = {
     schema: { type: 'string', pattern: '^[^\\s]*:\\d{1,5}$', maxLength: 300 },
     actions: ['flip', 'rollback', 'cleanup'],
   }),
+  url: setting<string | undefined>({
+    description:
+      'Public address of the environment (the url output of flip, the GitHub deployment and the preview comment), for when a load balancer sits in front of the router; {env} is replaced by the environment name. Default: https://<first host> when the router serves TLS for it, else http://<first host>[:<listen port>].',
+    default: undefined,
+    // {env} stands for an environment name: checked as one, kept for the environment to fill in.
+    parse: (v, w) => checkUrl(String(v).replaceAll('{env}', 'env'), w, ['http', 'https']) && String(v).trim(),
+    schema: { type: 'string', pattern: '^https?://[^@/\\s]+(/\\S*)?$', maxLength: 2048 },
+    actions: ['flip', 'rollback'],
+  }),
   strategy: setting<'blue-green' | 'canary'>({
     description: 'blue-green moves all traffic at once; canary moves it in steps.',
     default: 'blue-green',

@@ -203,6 +203,29 @@ export function parseReference(input: string, what = 'image'): Reference {
 }
 
 /**
+ * The reference with its repository path in lower case, as
+ * docker/metadata-action writes image names: `ghcr.io/${{ github.repository }}`
+ * is `ghcr.io/Acme/Web` for a repository with capitals, and registries take
+ * only lower case. The registry host and the tag are left as they are (a
+ * tag is case-sensitive), and so is a first component that names a host.
+ */
+export function lowerCaseRepository(input: string): string {
+  const value = input.trim();
+  const at = value.indexOf('@');
+  const named = at >= 0 ? value.slice(0, at) : value;
+  const digest = at >= 0 ? value.slice(at) : '';
+  const lastSlash = named.lastIndexOf('/');
+  const lastColon = named.lastIndexOf(':');
+  const name = lastColon > lastSlash ? named.slice(0, lastColon) : named;
+  const tag = lastColon > lastSlash ? named.slice(lastColon) : '';
+  const firstSlash = name.indexOf('/');
+  const first = firstSlash >= 0 ? name.slice(0, firstSlash) : '';
+  const host = first.includes('.') || first.includes(':') || first === 'localhost';
+  const registry = host ? `${first}/` : '';
+  return `${registry}${(host ? name.slice(firstSlash + 1) : name).toLowerCase()}${tag}${digest}`;
+}
+
+/**
  * A reference that must be pinned by digest: deploying, attesting, verifying
  * and promoting refuse tags, since a tag can move under them.
  */

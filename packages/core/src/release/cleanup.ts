@@ -1,6 +1,6 @@
 import type { Target } from '../targets/index.ts';
 import type { Infra } from './infra.ts';
-import { type Release, readEnvironment } from './model.ts';
+import { type Environment, type Release, readEnvironment } from './model.ts';
 
 export interface PruneRequest {
   app: string;
@@ -9,31 +9,77 @@ export interface PruneRequest {
   keep: number;
   /** Never retired, e.g. the release a deploy just started and a flip will take next. */
   protect?: string[];
+  /**
+   * A release created less than this long ago (ms) is never retired: it may be
+   * a concurrent deploy still waiting for its health check. Its health timeout.
+   */
+  youngerThan?: number;
+  now?: Date;
   dryRun?: boolean;
 }
 
 /**
- * Retires what is no longer needed: releases beyond the newest `keep` warm
- * ones, and any target that is not running (it cannot serve a rollback).
- * A release that takes traffic is never touched.
+ * Retires what is no longer needed: releases beyond the `keep` warm ones,
+ * and any target that is not running (it cannot serve a rollback). Never
+ * retired: a release that takes traffic, the one rollback would return to,
+ * a protected one, and one younger than `youngerThan`.
  */
 export async function prune(infra: Infra, req: PruneRequest): Promise<Target[]> {
   const env = await readEnvironment(infra, req.app, req.environment);
-  const serving = new Set((env.route?.backends ?? []).map((b) => b.release));
-  const protect = new Set(req.protect ?? []);
-  const removed: Target[] = [];
-  let warm = 0;
-  for (const r of env.releases) {
-    if (serving.has(r.release) || protect.has(r.release)) continue;
-    const allRunning = r.targets.every((t) => t.state === 'running');
-    if (allRunning && warm < req.keep) {
-      warm++;
-      continue;
-    }
-    removed.push(...r.targets);
-  }
+  const removed = retention(env, req).remove.flatMap((r) => r.targets);
   await removeTargets(infra, removed, req.dryRun);
   return removed;
+}
+
+/**
+ * Which releases stay and which go. The keep slots go to the route's history
+ * first (the releases rollback returns to, in that order), then to the newest
+ * others: a release that was deployed and never flipped (a cancelled or
+ * failed job) must not push the rollback target out.
+ */
+export function retention(
+  env: Environment,
+  req: Pick<PruneRequest, 'keep' | 'protect' | 'youngerThan' | 'now'>,
+): { keep: Release[]; remove: Release[] } {
+  const route = env.route;
+  const serving = new Set((route?.backends ?? []).map((b) => b.release));
+  const history = route?.history ?? [];
+  // Mid-canary the first backend is where rollback goes; otherwise the newest of the history.
+  const rollbackTo =
+    (route && route.backends.length > 1 ? route.backends[0]?.release : undefined) ?? history[0];
+  const protect = new Set(req.protect ?? []);
+  const now = (req.now ?? new Date()).getTime();
+  const young = (r: Release) => {
+    const t = Date.parse(r.created);
+    return req.youngerThan !== undefined && Number.isFinite(t) && now - t < req.youngerThan;
+  };
+  const rank = (r: Release) => {
+    const i = history.indexOf(r.release);
+    return i < 0 ? history.length : i;
+  };
+  // A stable sort: history order first, then newest first as listed.
+  const candidates = env.releases
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i)
+    .map((x) => x.r);
+  const keep: Release[] = [];
+  const remove: Release[] = [];
+  let warm = 0;
+  for (const r of candidates) {
+    if (serving.has(r.release) || protect.has(r.release) || young(r)) {
+      keep.push(r);
+      continue;
+    }
+    const allRunning = r.targets.every((t) => t.state === 'running');
+    // The rollback target fills a keep slot, and stays even when keep is 0.
+    if (r.release === rollbackTo || (allRunning && warm < req.keep)) {
+      warm++;
+      keep.push(r);
+      continue;
+    }
+    remove.push(r);
+  }
+  return { keep, remove };
 }
 
 /**
@@ -54,6 +100,26 @@ export async function retireEnvironment(
   await removeTargets(infra, removed, req.dryRun);
   if (!req.dryRun) await Promise.all(infra.engines.map((e) => e.retire?.(req.app, req.environment)));
   return { removed, route: env.route !== undefined };
+}
+
+/**
+ * Removes a release that a cancelled job started and never flipped: its
+ * targets, unless the route sends it traffic or remembers it for rollback
+ * (a flip got to it after all). Nothing else is touched.
+ */
+export async function removeUnflipped(
+  infra: Infra,
+  req: { app: string; environment: string; release: string },
+): Promise<{ removed: Target[]; reason?: string }> {
+  const env = await readEnvironment(infra, req.app, req.environment);
+  const route = env.route;
+  if (route?.backends.some((b) => b.release === req.release))
+    return { removed: [], reason: `${req.release} takes traffic` };
+  if (route?.history.includes(req.release))
+    return { removed: [], reason: `${req.release} is kept for rollback` };
+  const removed = env.releases.find((r) => r.release === req.release)?.targets ?? [];
+  await removeTargets(infra, removed);
+  return { removed };
 }
 
 async function removeTargets(infra: Infra, targets: Target[], dryRun = false): Promise<void> {

@@ -22,7 +22,9 @@ export interface DeployRequest {
    * The provenance gate, run before anything starts (the verify policy the
    * action or CLI was given); absent when no verification is asked for.
    */
-  verify?: () => Promise<void>;
+  verify?: () => Promise<string | undefined>;
+  /** The release id, when the caller recorded it before the deploy began (newReleaseId). */
+  release?: string;
   now?: Date;
 }
 
@@ -49,7 +51,7 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
   const { settings } = req;
   // A value the engine cannot carry is bad input: refused before the plan or any pull.
   envFileText(settings.env);
-  const release = newReleaseId(req.now ?? new Date());
+  const release = req.release ?? newReleaseId(req.now ?? new Date());
   const name = targetName(req.app, req.environment, req.image.digest, release);
   const meta: ReleaseMeta = {
     app: req.app,
@@ -78,7 +80,11 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
   }
 
   // ── Provenance gate: the one place a deploy verifies its image, before any side effect.
-  if (req.verify) await log.group('Verify provenance', req.verify);
+  if (req.verify) {
+    // What it verified travels with the release, for the records made at flip (the preview comment).
+    const said = await log.group('Verify provenance', req.verify);
+    meta.provenance = said || 'verified';
+  }
 
   await log.group(`Pull ${meta.image}`, () =>
     Promise.all(engines.map((e) => e.pull(meta.image, req.registryAuth))),
@@ -109,6 +115,7 @@ export async function deploy(infra: Infra, req: DeployRequest): Promise<DeployRe
       environment: req.environment,
       keep: settings.keep,
       protect: [release],
+      youngerThan: settings['health-timeout'],
     }).catch((e) =>
       log.warning(
         `older releases were not retired (${errorMessage(e)}); anew/cleanup with the router settings retires them`,

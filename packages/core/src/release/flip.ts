@@ -22,6 +22,11 @@ import {
 export interface SwitchResult {
   release: string;
   target: string;
+  /** The image digest and commit of the release that serves now. */
+  digest: string;
+  commit?: string;
+  /** What the provenance gate said when the release was deployed; absent when none ran. */
+  provenance?: string;
   /** What served before (the previous primary), kept warm; "" on the first flip. */
   previousTarget: string;
   previousRelease: string;
@@ -113,6 +118,9 @@ export async function switchTo(
   const result = (changed: boolean): SwitchResult => ({
     release: next.release,
     target: next.target,
+    digest: next.digest,
+    commit: next.commit,
+    provenance: next.targets[0]?.meta.provenance,
     previousTarget: prev?.target ?? '',
     previousRelease: prev?.release ?? '',
     listen: settings.listen,

@@ -6,3 +6,4 @@ export * from './infra.ts';
 export * from './model.ts';
 export * from './rollback.ts';
 export * from './status.ts';
+export * from './url.ts';

@@ -49,6 +49,8 @@ export interface Router {
   dials(app: string, environment: string): Promise<string[]>;
   /** Where requests reach a listen address through the router, for probes. */
   publicUrl(listen: string): string;
+  /** Whether the router serves TLS (certificates for the route's hosts) on a listen address. */
+  servesTls?(listen: string): boolean;
 }
 
 /**

@@ -19,6 +19,8 @@ export interface ReleaseMeta {
   healthPath: string;
   commit?: string;
   runUrl?: string;
+  /** What the provenance gate said at deploy, in a few words (e.g. `verified: <signer>`); absent when none ran. */
+  provenance?: string;
 }
 
 export interface Target {
@@ -106,6 +108,7 @@ export const LABELS = {
   healthPath: 'dev.anew.health-path',
   commit: 'dev.anew.commit',
   runUrl: 'dev.anew.run-url',
+  provenance: 'dev.anew.provenance',
   address: 'dev.anew.address',
   /** "host", or the Docker network the router reaches the target on. */
   network: 'dev.anew.network',
@@ -128,6 +131,7 @@ export function labelsOf(meta: ReleaseMeta, address: string): Record<string, str
   };
   if (meta.commit) labels[LABELS.commit] = meta.commit;
   if (meta.runUrl) labels[LABELS.runUrl] = meta.runUrl;
+  if (meta.provenance) labels[LABELS.provenance] = meta.provenance;
   return labels;
 }
 
@@ -149,6 +153,7 @@ export function metaFromLabels(labels: Record<string, string> | null | undefined
     healthPath: l[LABELS.healthPath] ?? '/',
     commit: l[LABELS.commit] || undefined,
     runUrl: l[LABELS.runUrl] || undefined,
+    provenance: l[LABELS.provenance] || undefined,
   };
 }
 

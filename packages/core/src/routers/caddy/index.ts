@@ -185,6 +185,11 @@ export class CaddyRouter implements Router {
     return isObject(servers) ? (servers as Record<string, CaddyServer>) : {};
   }
 
+  /** Automatic HTTPS is on for :443 only (see route.ts): a certificate for every host of the route. */
+  servesTls(listen: string): boolean {
+    return listen.endsWith(':443');
+  }
+
   publicUrl(listen: string): string {
     const i = listen.lastIndexOf(':');
     const host = listen.slice(0, i).replace(/^tcp\//, '');
