@@ -7,7 +7,7 @@ import { runContextFromEnv } from '@anew/core/github';
 import type { VerifyPolicy } from '@anew/core/provenance';
 import type { Digest, Reference } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
-import { deploy, infraFor } from '@anew/core/release';
+import { deploy, withInfra } from '@anew/core/release';
 import { spec } from './spec.ts';
 
 export interface DeployInputs {
@@ -48,43 +48,44 @@ const action: ActionDefinition<DeployInputs, DeployOutputs> = {
   parse,
   async main(inputs, { log, summary, jobDir }) {
     const { policy } = inputs;
-    const infra = infraFor(inputs.settings, log);
-    const result = await deploy(infra, {
-      image: inputs.image,
-      app: inputs.app,
-      environment: inputs.environment,
-      settings: inputs.settings,
-      run: runContextFromEnv(),
-      dryRun: inputs.dryRun,
-      registryAuth: inputs.registry && { registry: inputs.image.registry, ...inputs.registry },
-      // The provenance gate: the same verification as anew/verify, before anything starts.
-      verify: policy
-        ? async () => {
-            const client = new RegistryClient({
-              log,
-              credentials: inputs.registry ? { [inputs.image.registry]: inputs.registry } : undefined,
-            });
-            // Loaded only when asked for: Sigstore's verifier is most of this action's code.
-            const { verifyImage } = await import('@anew/core/provenance');
-            const v = await verifyImage(client, inputs.image, policy, log, {
-              cacheDir: path.dirname(jobDir),
-            });
-            summary.row('Provenance', `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`);
-          }
-        : undefined,
+    return withInfra(inputs.settings, log, async (infra) => {
+      const result = await deploy(infra, {
+        image: inputs.image,
+        app: inputs.app,
+        environment: inputs.environment,
+        settings: inputs.settings,
+        run: runContextFromEnv(),
+        dryRun: inputs.dryRun,
+        registryAuth: inputs.registry && { registry: inputs.image.registry, ...inputs.registry },
+        // The provenance gate: the same verification as anew/verify, before anything starts.
+        verify: policy
+          ? async () => {
+              const client = new RegistryClient({
+                log,
+                credentials: inputs.registry ? { [inputs.image.registry]: inputs.registry } : undefined,
+              });
+              // Loaded only when asked for: Sigstore's verifier is most of this action's code.
+              const { verifyImage } = await import('@anew/core/provenance');
+              const v = await verifyImage(client, inputs.image, policy, log, {
+                cacheDir: path.dirname(jobDir),
+              });
+              summary.row('Provenance', `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`);
+            }
+          : undefined,
+      });
+      summary.title = result.dryRun
+        ? 'anew/deploy: plan (dry run)'
+        : `anew/deploy: ${inputs.app}/${inputs.environment}`;
+      summary
+        .row('Image', inputs.image.toString())
+        .row('Release', result.release)
+        .row('Target', result.target)
+        .row('Hosts', infra.engines.map((e) => e.id).join(', '))
+        .row('URL', result.url);
+      if (!result.dryRun)
+        summary.note('The new target is healthy and takes no traffic yet: run anew/flip to move traffic.');
+      return { target: result.target, url: result.url, release: result.release };
     });
-    summary.title = result.dryRun
-      ? 'anew/deploy: plan (dry run)'
-      : `anew/deploy: ${inputs.app}/${inputs.environment}`;
-    summary
-      .row('Image', inputs.image.toString())
-      .row('Release', result.release)
-      .row('Target', result.target)
-      .row('Hosts', infra.engines.map((e) => e.id).join(', '))
-      .row('URL', result.url);
-    if (!result.dryRun)
-      summary.note('The new target is healthy and takes no traffic yet: run anew/flip to move traffic.');
-    return { target: result.target, url: result.url, release: result.release };
   },
 };
 

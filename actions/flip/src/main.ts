@@ -1,7 +1,7 @@
 import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
 import { checkDockerName, type SettingKey, type Settings } from '@anew/core/config';
-import { flip, infraFor } from '@anew/core/release';
+import { flip, withInfra } from '@anew/core/release';
 import { spec } from './spec.ts';
 
 export interface FlipInputs {
@@ -31,28 +31,29 @@ const action: ActionDefinition<FlipInputs, FlipOutputs> = {
   ...spec,
   parse,
   async main(inputs, { log, summary }) {
-    const infra = infraFor(inputs.settings, log);
-    const result = await flip(infra, {
-      app: inputs.app,
-      environment: inputs.environment,
-      to: inputs.target,
-      settings: inputs.settings,
-      given: inputs.given,
-      dryRun: inputs.dryRun,
+    return withInfra(inputs.settings, log, async (infra) => {
+      const result = await flip(infra, {
+        app: inputs.app,
+        environment: inputs.environment,
+        to: inputs.target,
+        settings: inputs.settings,
+        given: inputs.given,
+        dryRun: inputs.dryRun,
+      });
+      summary.title = result.dryRun
+        ? 'anew/flip: plan (dry run)'
+        : `anew/flip: ${inputs.app}/${inputs.environment}`;
+      summary
+        .row('Release now live', result.release)
+        .row('Target', result.target)
+        .row('Previous target (warm)', result.previousTarget)
+        .row('Strategy', inputs.settings.strategy)
+        .row('Served on', `${result.listen} ${result.hosts.join(', ')}`.trim());
+      return {
+        release: result.dryRun ? undefined : result.release,
+        'previous-target': result.previousTarget,
+      };
     });
-    summary.title = result.dryRun
-      ? 'anew/flip: plan (dry run)'
-      : `anew/flip: ${inputs.app}/${inputs.environment}`;
-    summary
-      .row('Release now live', result.release)
-      .row('Target', result.target)
-      .row('Previous target (warm)', result.previousTarget)
-      .row('Strategy', inputs.settings.strategy)
-      .row('Served on', `${result.listen} ${result.hosts.join(', ')}`.trim());
-    return {
-      release: result.dryRun ? undefined : result.release,
-      'previous-target': result.previousTarget,
-    };
   },
 };
 

@@ -2,7 +2,7 @@ import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
 import type { SettingKey, Settings } from '@anew/core/config';
 import { UserError } from '@anew/core/errors';
-import { infraFor, rollback } from '@anew/core/release';
+import { rollback, withInfra } from '@anew/core/release';
 import { spec } from './spec.ts';
 
 interface Inputs {
@@ -30,23 +30,24 @@ const action: ActionDefinition<Inputs, { release?: string; target?: string }> = 
   ...spec,
   parse,
   async main(inputs, { log, summary }) {
-    const infra = infraFor(inputs.settings, log);
-    const result = await rollback(infra, {
-      app: inputs.app,
-      environment: inputs.environment,
-      to: inputs.to,
-      settings: inputs.settings,
-      given: inputs.given,
-      dryRun: inputs.dryRun,
+    return withInfra(inputs.settings, log, async (infra) => {
+      const result = await rollback(infra, {
+        app: inputs.app,
+        environment: inputs.environment,
+        to: inputs.to,
+        settings: inputs.settings,
+        given: inputs.given,
+        dryRun: inputs.dryRun,
+      });
+      summary.title = result.dryRun
+        ? 'anew/rollback: plan (dry run)'
+        : `anew/rollback: ${inputs.app}/${inputs.environment}`;
+      summary
+        .row('Release now live', result.release)
+        .row('Target', result.target)
+        .row('Rolled back from', result.previousRelease);
+      return result.dryRun ? {} : { release: result.release, target: result.target };
     });
-    summary.title = result.dryRun
-      ? 'anew/rollback: plan (dry run)'
-      : `anew/rollback: ${inputs.app}/${inputs.environment}`;
-    summary
-      .row('Release now live', result.release)
-      .row('Target', result.target)
-      .row('Rolled back from', result.previousRelease);
-    return result.dryRun ? {} : { release: result.release, target: result.target };
   },
 };
 

@@ -136,6 +136,7 @@ async function startHealthy(
     let exited = false;
     const res = await waitHealthy(url, {
       timeoutMs: settings['health-timeout'],
+      connect: engine.connector,
       gone: async () => {
         const now = (await engine.list({ app: meta.app, environment: meta.environment })).find(
           (t) => t.name === name,

@@ -245,7 +245,8 @@ async function watchStep(infra: Infra, next: Release, settings: Settings): Promi
   if (sample.rate > settings['max-error-rate'])
     return `${(sample.rate * 100).toFixed(2)}% of requests through the router failed (${sample.failed}/${sample.requests}, e.g. ${sample.example}), above max-error-rate ${(settings['max-error-rate'] * 100).toFixed(2)}%`;
   for (const t of next.targets) {
-    const res = await probe(`${t.url}${t.meta.healthPath}`);
+    const connect = infra.engines.find((e) => e.id === t.engine)?.connector;
+    const res = await probe(`${t.url}${t.meta.healthPath}`, { connect });
     if (!res.ok) return `${t.name} on ${t.engine} became unhealthy (${res.detail})`;
   }
   return undefined;

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Digest } from '../ref/index.ts';
 
 /**
@@ -68,6 +69,13 @@ export interface TargetEngine {
   logs(target: Target, lines: number): Promise<string>;
   /** True when the target runs the image its labels name (no drift). */
   runsLabelledImage(target: Target): Promise<boolean>;
+  /**
+   * How a check reaches a target's address (its url) when the runner cannot:
+   * a connection made by the engine's server. Absent: directly from here.
+   */
+  readonly connector?: (host: string, port: number) => Promise<Duplex>;
+  /** Ends what the engine holds open (an ssh connection). */
+  close(): Promise<void>;
 }
 
 /** Label keys on every target; reverse-DNS so they never clash with the user's. */
