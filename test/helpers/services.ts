@@ -53,6 +53,28 @@ export const services = {
   get sshDockerHost(): string {
     return service('ANEW_SSH_DOCKER_HOST');
   },
+  /** The server reached only by ssh, in a network namespace of its own (test/services/netns-server.sh). */
+  get netnsServer(): {
+    namespace: string;
+    address: string;
+    dockerHost: string;
+    dockerSock: string;
+    haproxyMaster: string;
+    haproxyConfig: string;
+    routerPorts: [number, number];
+    closedPorts: number[];
+  } {
+    return {
+      namespace: service('ANEW_NETNS_NAME'),
+      address: service('ANEW_NETNS_SERVER'),
+      dockerHost: service('ANEW_NETNS_DOCKER_HOST'),
+      dockerSock: service('ANEW_NETNS_DOCKER_SOCK'),
+      haproxyMaster: service('ANEW_NETNS_HAPROXY_MASTER'),
+      haproxyConfig: service('ANEW_NETNS_HAPROXY_CONFIG'),
+      routerPorts: service('ANEW_NETNS_ROUTER_PORTS').split(':').map(Number) as [number, number],
+      closedPorts: service('ANEW_NETNS_CLOSED_PORTS').split(',').map(Number),
+    };
+  },
   /** unix:// URL of the shared HAProxy's master CLI socket. */
   get haproxyMaster(): string {
     return service('ANEW_HAPROXY_MASTER');
