@@ -125,7 +125,7 @@ describe('settings from strings (inputs, options)', () => {
     ['require-provenance', 'yes', true],
     ['router', 'haproxy', 'haproxy'],
     ['router-url', 'https://web1.example:2019', 'https://web1.example:2019'],
-    ['router-url', 'unix:///run/haproxy/master.sock', 'unix:///run/haproxy/master.sock'],
+    ['router-url', 'unix:///run/haproxy-master.sock', 'unix:///run/haproxy-master.sock'],
     [
       'router-url',
       'ssh://deploy@web1:2222/run/haproxy/master.sock',
@@ -147,7 +147,7 @@ describe('settings from strings (inputs, options)', () => {
     ['router', 'nginx', /caddy, haproxy/],
     ['router-url', 'http://admin:pw@web1:2019', /user name or password/],
     ['router-url', 'http://web1:2019/config', /only the admin API/],
-    ['router-url', 'unix://relative.sock', /unix:\/\/\/run\/haproxy/],
+    ['router-url', 'unix://relative.sock', /unix:\/\/\/run\/haproxy-master/],
     ['router-url', 'ssh://deploy@web1', /admin address on that host/],
     ['router-url', 'ssh://deploy:pw@web1/run/x.sock', /password/],
     ['router-url', 'ftp://web1/', /http:\/\/ or https:\/\/ or unix:\/\/ or ssh:\/\//],

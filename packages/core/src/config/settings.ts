@@ -112,7 +112,7 @@ const DOCKER_HOST_SCHEMES = ['unix', 'tcp', 'ssh', 'npipe'] as const;
 /** Each router's admin address when router-url is not set. */
 export const ROUTER_URLS = {
   caddy: 'http://127.0.0.1:2019',
-  haproxy: 'unix:///run/haproxy/master.sock',
+  haproxy: 'unix:///run/haproxy-master.sock',
 } as const;
 export const DEFAULT_HAPROXY_CONFIG = '/etc/haproxy/anew.d';
 
@@ -122,7 +122,7 @@ function checkRouterUrl(value: string, what: string): string {
   const u = new URL(v);
   const path = decodeURIComponent(u.pathname);
   const hint =
-    'Use http(s)://host:port, unix:///run/haproxy/master.sock or ssh://user@host/<admin address on that host>';
+    'Use http(s)://host:port, unix:///run/haproxy-master.sock or ssh://user@host/<admin address on that host>';
   if ((u.protocol === 'http:' || u.protocol === 'https:') && (path !== '/' || u.search))
     fail(what, v, 'Name only the admin API: http://host:port');
   if (u.protocol === 'unix:' && (u.host || !path.startsWith('/') || path === '/')) fail(what, v, hint);
@@ -252,7 +252,7 @@ export const SETTINGS = {
   }),
   'router-url': setting<string | undefined>({
     description:
-      "Where the router's admin API is: http(s)://host:port (Caddy), unix:///path (HAProxy's master socket), or ssh://user@host[:port]/<admin address on that host> (127.0.0.1:2019, /run/haproxy/master.sock), reached as docker-host's ssh is. Deploy reads it to know which releases take traffic.",
+      "Where the router's admin API is: http(s)://host:port (Caddy), unix:///path (HAProxy's master socket), or ssh://user@host[:port]/<admin address on that host> (127.0.0.1:2019, /run/haproxy-master.sock), reached as docker-host's ssh is. Deploy reads it to know which releases take traffic.",
     default: undefined,
     shownDefault: `${ROUTER_URLS.caddy} (caddy), ${ROUTER_URLS.haproxy} (haproxy)`,
     parse: (v, w) => checkRouterUrl(String(v), w),
