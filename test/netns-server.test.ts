@@ -158,3 +158,30 @@ function sshProcessesTo(address: string): string[] {
   const out = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' });
   return out.split('\n').filter((l) => /^ssh /.test(l) && l.includes(address) && !l.includes(' -R '));
 }
+
+it('checks a target on a named network of the remote engine through the server', async () => {
+  const network = 'anew-e2e-netns';
+  // A subnet beside the link's /30, link-local like it: it exists only inside the server's namespace.
+  const subnet = `${srv.address.split('.').slice(0, 3).join('.')}.8/29`;
+  try {
+    serverDocker(['network', 'create', '--subnet', subnet, network]);
+    const d = await runAction(
+      'deploy',
+      { ...router, environment: 'inside', network, port: '8080', image: images[0]!.image },
+      { env },
+    );
+    expect(d.code, d.log).toBe(0);
+    // The target's address is on the server's own network, which this namespace has no route to
+    // (so it is not dialled from here: the check went through the server).
+    const own = new URL(d.outputs['url']!);
+    expect(own.hostname.startsWith(subnet.slice(0, subnet.lastIndexOf('.') + 1))).toBe(true);
+    expect(Number(own.hostname.split('.')[3])).toBeGreaterThan(8);
+    expect(Number(own.hostname.split('.')[3])).toBeLessThan(16);
+  } finally {
+    const ids = serverDocker(['ps', '-aq', '--filter', `label=dev.anew.environment=inside`])
+      .split('\n')
+      .filter(Boolean);
+    if (ids.length) serverDocker(['rm', '-f', ...ids]);
+    serverDocker(['network', 'rm', network]);
+  }
+});

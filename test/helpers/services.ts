@@ -14,11 +14,13 @@ export function servicesDir(): string {
 }
 
 export function loadServicesEnv(): void {
-  const file = path.join(servicesDir(), 'env');
-  if (!fs.existsSync(file)) return;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m && process.env[m[1]!] === undefined) process.env[m[1]!] = m[2]!;
+  // The netns server writes its own file too (start.sh copies it into env): either is enough.
+  for (const file of [path.join(servicesDir(), 'env'), path.join(servicesDir(), 'netns-server', 'env')]) {
+    if (!fs.existsSync(file)) continue;
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
+      if (m && process.env[m[1]!] === undefined) process.env[m[1]!] = m[2]!;
+    }
   }
 }
 
