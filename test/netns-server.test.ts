@@ -114,9 +114,15 @@ it('deploys, flips and rolls back through ssh alone, with health checks through 
       else await new Promise((r) => setTimeout(r, 25));
     }
   })();
-  const f2 = await runAction('flip', { ...router, target: d2.outputs['target']! }, { env });
+  // A canary step: its error rate is sampled on the router's public address, as users reach it.
+  const f2 = await runAction(
+    'flip',
+    { ...router, target: d2.outputs['target']!, strategy: 'canary', steps: '50', interval: '1s' },
+    { env },
+  );
   const flipMs = Date.now() - started;
   expect(f2.code, f2.log).toBe(0);
+  expect(f2.log).toMatch(/0 of \d+ requests through the router failed/);
   await watch;
   expect(await answer(site)).toBe('200 v2');
 
