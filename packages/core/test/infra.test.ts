@@ -27,7 +27,13 @@ describe('the infrastructure an action works on', () => {
     );
     // A wildcard listen address is reached on the server's name, as clients reach it.
     expect(remote.router.publicUrl(':8080')).toBe('http://web1.invalid:8080');
-    await Promise.all([caddy.close(), haproxy.close(), remote.close()]);
+    // An alias from ~/.ssh/config is reached on the host name it stands for.
+    const alias = infraFor(
+      settings({ router: 'haproxy', 'router-url': `${services.sshDockerHost}/run/haproxy-master.sock` }),
+      silentLogger,
+    );
+    expect(alias.router.publicUrl(':8080')).toBe('http://127.0.0.1:8080');
+    await Promise.all([caddy.close(), haproxy.close(), remote.close(), alias.close()]);
   });
 
   it('refuses what does not fit the router before connecting anywhere', () => {
