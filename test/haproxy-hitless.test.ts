@@ -33,6 +33,7 @@ describe('hitless flips on HAProxy for clients that never retry', () => {
       engines: [engine],
       router: new HaproxyRouter(adminTransport(haproxy.master), haproxy.configDir, log),
       log,
+      close: async () => undefined,
     };
     settings = { ...DEFAULT_SETTINGS, listen: `127.0.0.1:${await freePort()}`, interval: 1000 };
     for (const r of ['v1', 'v2', 'v3']) await engine.add('web', 'production', r);

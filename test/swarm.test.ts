@@ -86,10 +86,12 @@ beforeAll(async () => {
   docker(['node', 'update', '--availability', 'active', workerId], { host: manager });
   haproxy = await startHaproxy();
   const log = new ConsoleLogger((l) => lines.push(l));
+  const transport = adminTransport(haproxy.master);
   infra = {
     engines: [new SwarmEngine({ host: swarm().manager, log })],
-    router: new HaproxyRouter(adminTransport(haproxy.master), haproxy.configDir, log),
+    router: new HaproxyRouter(transport, haproxy.configDir, log),
     log,
+    close: () => transport.close(),
   };
   settings = {
     ...DEFAULT_SETTINGS,

@@ -14,11 +14,13 @@ export function servicesDir(): string {
 }
 
 export function loadServicesEnv(): void {
-  const file = path.join(servicesDir(), 'env');
-  if (!fs.existsSync(file)) return;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m && process.env[m[1]!] === undefined) process.env[m[1]!] = m[2]!;
+  // The netns server writes its own file too (start.sh copies it into env): either is enough.
+  for (const file of [path.join(servicesDir(), 'env'), path.join(servicesDir(), 'netns-server', 'env')]) {
+    if (!fs.existsSync(file)) continue;
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
+      if (m && process.env[m[1]!] === undefined) process.env[m[1]!] = m[2]!;
+    }
   }
 }
 
@@ -59,6 +61,28 @@ export const services = {
       manager: service('ANEW_SWARM_MANAGER'),
       worker: service('ANEW_SWARM_WORKER'),
       workerAddress: service('ANEW_SWARM_WORKER_ADDR'),
+    };
+  },
+  /** The server reached only by ssh, in a network namespace of its own (test/services/netns-server.sh). */
+  get netnsServer(): {
+    namespace: string;
+    address: string;
+    dockerHost: string;
+    dockerSock: string;
+    haproxyMaster: string;
+    haproxyConfig: string;
+    routerPorts: [number, number];
+    closedPorts: number[];
+  } {
+    return {
+      namespace: service('ANEW_NETNS_NAME'),
+      address: service('ANEW_NETNS_SERVER'),
+      dockerHost: service('ANEW_NETNS_DOCKER_HOST'),
+      dockerSock: service('ANEW_NETNS_DOCKER_SOCK'),
+      haproxyMaster: service('ANEW_NETNS_HAPROXY_MASTER'),
+      haproxyConfig: service('ANEW_NETNS_HAPROXY_CONFIG'),
+      routerPorts: service('ANEW_NETNS_ROUTER_PORTS').split(':').map(Number) as [number, number],
+      closedPorts: service('ANEW_NETNS_CLOSED_PORTS').split(',').map(Number),
     };
   },
   /** unix:// URL of the shared HAProxy's master CLI socket. */

@@ -3,7 +3,7 @@
 # Does nothing when they are all present. Needs root (CI and the dev machines run as root).
 set -euo pipefail
 need=()
-for pkg in docker-registry docker.io caddy skopeo podman runc buildah busybox-static openssh-server apache2-utils curl haproxy \
+for pkg in docker-registry docker.io caddy skopeo podman runc buildah busybox-static openssh-server apache2-utils curl haproxy iproute2 iptables \
   golang-github-opencontainers-image-spec-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done

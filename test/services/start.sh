@@ -3,7 +3,8 @@
 # architecture notes describe: a Docker engine (vfs) that manages a two-node
 # swarm with a second engine on 127.0.0.2, two OCI
 # registries (open, and htpasswd-protected), Caddy with its admin API, and
-# sshd for a remote engine over ssh://. Idempotent: what already answers is
+# sshd for a remote engine over ssh://, and a server reached only by ssh in
+# a network namespace of its own (netns-server.sh). Idempotent: what already answers is
 # kept. Writes the addresses to $ANEW_SERVICES_DIR/env (sourced by tests).
 #   bash test/services/start.sh          start (or reuse) and print the env file
 #   bash test/services/start.sh stop     stop everything it started
@@ -19,6 +20,7 @@ SSH_ALIAS="anew-ssh-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)"
 alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 
 stop_all() {
+  bash "$(dirname "$0")/netns-server.sh" stop || true
   local ids
   # The worker leaves the swarm and forgets it (its node is removed on the manager), so the next
   # start joins it afresh; the manager keeps its swarm in its data root and comes back with it.
@@ -203,6 +205,9 @@ CFG
 fi
 wait_for sshd ssh -o BatchMode=yes -o ConnectTimeout=5 "$SSH_ALIAS" true
 
+# --- A server reached only by ssh, in a network namespace of its own ---------
+bash "$(dirname "$0")/netns-server.sh" >/dev/null
+
 cat >"$ENV" <<EOF2
 export ANEW_SERVICES_DIR=$DIR
 export ANEW_DOCKER_HOST=unix://$SOCK
@@ -218,4 +223,5 @@ export ANEW_SSH_DOCKER_HOST=ssh://$SSH_ALIAS
 export ANEW_HAPROXY_MASTER=unix://$DIR/haproxy-master.sock
 export ANEW_HAPROXY_CONFIG=$DIR/haproxy-anew.d
 EOF2
+cat "$DIR/netns-server/env" >>"$ENV"
 cat "$ENV"

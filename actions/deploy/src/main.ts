@@ -8,7 +8,7 @@ import { runContextFromEnv } from '@anew/core/github';
 import type { VerifyPolicy } from '@anew/core/provenance';
 import type { Digest, Reference } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
-import { deploy, infraFor, newReleaseId, targetName } from '@anew/core/release';
+import { deploy, newReleaseId, targetName, withInfra } from '@anew/core/release';
 import { POST_STATE, type PostState } from './post.ts';
 import { spec } from './spec.ts';
 
@@ -54,69 +54,70 @@ const action: ActionDefinition<DeployInputs, DeployOutputs> = {
   parse,
   async main(inputs, { log, summary, jobDir, saveState }) {
     const { policy } = inputs;
-    const infra = infraFor(inputs.settings, log);
-    const run = runContextFromEnv();
-    // The release id is made here, so that GitHub and a post step know it before anything starts.
-    const release = newReleaseId(new Date());
-    const rec = {
-      app: inputs.app,
-      environment: inputs.environment,
-      release,
-      digest: inputs.image.digest,
-      target: targetName(inputs.app, inputs.environment, inputs.image.digest, release),
-    };
-    const records = inputs.dryRun ? undefined : githubRecords(inputs.githubToken, log, run);
-    if (!inputs.dryRun && saveState) {
-      // What the post step needs if the job is cancelled before this release takes traffic.
-      // The app's env values stay out: they may be secrets, and removing a target does not need them.
-      const state: PostState = { ...rec, settings: { ...inputs.settings, env: {} } };
-      saveState(POST_STATE, JSON.stringify(state));
-    }
-    await records?.started(rec);
-    const result = await deploy(infra, {
-      release,
-      image: inputs.image,
-      app: inputs.app,
-      environment: inputs.environment,
-      settings: inputs.settings,
-      run,
-      dryRun: inputs.dryRun,
-      registryAuth: inputs.registry && { registry: inputs.image.registry, ...inputs.registry },
-      // The provenance gate: the same verification as anew/verify, before anything starts.
-      verify: policy
-        ? async () => {
-            const client = new RegistryClient({
-              log,
-              credentials: inputs.registry ? { [inputs.image.registry]: inputs.registry } : undefined,
-            });
-            // Loaded only when asked for: Sigstore's verifier is most of this action's code.
-            const { verifyImage } = await import('@anew/core/provenance');
-            const v = await verifyImage(client, inputs.image, policy, log, {
-              cacheDir: path.dirname(jobDir),
-            });
-            const said = `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`;
-            summary.row('Provenance', said);
-            return said;
-          }
-        : undefined,
-    }).catch(async (e: unknown) => {
-      // anew's own words for GitHub: the reason, with container logs and paths, stays in the run log.
-      await records?.failed(rec, 'the deploy failed; see the run log');
-      throw e;
+    return withInfra(inputs.settings, log, async (infra) => {
+      const run = runContextFromEnv();
+      // The release id is made here, so that GitHub and a post step know it before anything starts.
+      const release = newReleaseId(new Date());
+      const rec = {
+        app: inputs.app,
+        environment: inputs.environment,
+        release,
+        digest: inputs.image.digest,
+        target: targetName(inputs.app, inputs.environment, inputs.image.digest, release),
+      };
+      const records = inputs.dryRun ? undefined : githubRecords(inputs.githubToken, log, run);
+      if (!inputs.dryRun && saveState) {
+        // What the post step needs if the job is cancelled before this release takes traffic.
+        // The app's env values stay out: they may be secrets, and removing a target does not need them.
+        const state: PostState = { ...rec, settings: { ...inputs.settings, env: {} } };
+        saveState(POST_STATE, JSON.stringify(state));
+      }
+      await records?.started(rec);
+      const result = await deploy(infra, {
+        release,
+        image: inputs.image,
+        app: inputs.app,
+        environment: inputs.environment,
+        settings: inputs.settings,
+        run,
+        dryRun: inputs.dryRun,
+        registryAuth: inputs.registry && { registry: inputs.image.registry, ...inputs.registry },
+        // The provenance gate: the same verification as anew/verify, before anything starts.
+        verify: policy
+          ? async () => {
+              const client = new RegistryClient({
+                log,
+                credentials: inputs.registry ? { [inputs.image.registry]: inputs.registry } : undefined,
+              });
+              // Loaded only when asked for: Sigstore's verifier is most of this action's code.
+              const { verifyImage } = await import('@anew/core/provenance');
+              const v = await verifyImage(client, inputs.image, policy, log, {
+                cacheDir: path.dirname(jobDir),
+              });
+              const said = `verified (${v.manifests.map((m) => m.signer.subject).join(', ')})`;
+              summary.row('Provenance', said);
+              return said;
+            }
+          : undefined,
+      }).catch(async (e: unknown) => {
+        // anew's own words for GitHub: the reason, with container logs and paths, stays in the run log.
+        await records?.failed(rec, 'the deploy failed; see the run log');
+        throw e;
+      });
+      summary.title = result.dryRun
+        ? 'anew/deploy: plan (dry run)'
+        : `anew/deploy: ${inputs.app}/${inputs.environment}`;
+      summary
+        .row('Image', inputs.image.toString())
+        .row('Release', result.release)
+        .row('Target', result.target)
+        .row('Hosts', infra.engines.map((e) => e.id).join(', '))
+        .row('URL', result.url);
+      for (const n of records?.notes ?? []) summary.note(n);
+      if (!result.dryRun)
+        summary.note('The new target is healthy and takes no traffic yet: run anew/flip to move traffic.');
+      return { target: result.target, url: result.url, release: result.release };
     });
-    summary.title = result.dryRun
-      ? 'anew/deploy: plan (dry run)'
-      : `anew/deploy: ${inputs.app}/${inputs.environment}`;
-    summary
-      .row('Image', inputs.image.toString())
-      .row('Release', result.release)
-      .row('Target', result.target)
-      .row('Hosts', infra.engines.map((e) => e.id).join(', '))
-      .row('URL', result.url);
-    for (const n of records?.notes ?? []) summary.note(n);
-    if (!result.dryRun)
-      summary.note('The new target is healthy and takes no traffic yet: run anew/flip to move traffic.');
-    return { target: result.target, url: result.url, release: result.release };
   },
 };
 

@@ -3,7 +3,7 @@ import { readEnvironment } from '@anew/action/environment';
 import { githubRecords } from '@anew/action/github';
 import type { SettingKey, Settings } from '@anew/core/config';
 import { UserError } from '@anew/core/errors';
-import { environmentUrl, infraFor, rollback } from '@anew/core/release';
+import { environmentUrl, rollback, withInfra } from '@anew/core/release';
 import { spec } from './spec.ts';
 
 interface Inputs {
@@ -40,41 +40,42 @@ const action: ActionDefinition<Inputs, { release?: string; target?: string }> = 
   ...spec,
   parse,
   async main(inputs, { log, summary }) {
-    const infra = infraFor(inputs.settings, log);
-    const result = await rollback(infra, {
-      app: inputs.app,
-      environment: inputs.environment,
-      to: inputs.to,
-      settings: inputs.settings,
-      given: inputs.given,
-      dryRun: inputs.dryRun,
-    });
-    if (!result.dryRun && result.changed) {
-      // A new deployment of the release it returned to, so GitHub's history reads in the order traffic moved.
-      const records = githubRecords(inputs.githubToken, log);
-      await records.rolledBack({
+    return withInfra(inputs.settings, log, async (infra) => {
+      const result = await rollback(infra, {
         app: inputs.app,
         environment: inputs.environment,
-        release: result.release,
-        digest: result.digest,
-        target: result.target,
-        commit: result.commit,
-        url: environmentUrl(
-          { url: inputs.settings.url, hosts: result.hosts, listen: result.listen },
-          infra.router,
-        ),
-        from: result.previousRelease,
+        to: inputs.to,
+        settings: inputs.settings,
+        given: inputs.given,
+        dryRun: inputs.dryRun,
       });
-      for (const n of records.notes) summary.note(n);
-    }
-    summary.title = result.dryRun
-      ? 'anew/rollback: plan (dry run)'
-      : `anew/rollback: ${inputs.app}/${inputs.environment}`;
-    summary
-      .row('Release now live', result.release)
-      .row('Target', result.target)
-      .row('Rolled back from', result.previousRelease);
-    return result.dryRun ? {} : { release: result.release, target: result.target };
+      if (!result.dryRun && result.changed) {
+        // A new deployment of the release it returned to, so GitHub's history reads in the order traffic moved.
+        const records = githubRecords(inputs.githubToken, log);
+        await records.rolledBack({
+          app: inputs.app,
+          environment: inputs.environment,
+          release: result.release,
+          digest: result.digest,
+          target: result.target,
+          commit: result.commit,
+          url: environmentUrl(
+            { url: inputs.settings.url, hosts: result.hosts, listen: result.listen },
+            infra.router,
+          ),
+          from: result.previousRelease,
+        });
+        for (const n of records.notes) summary.note(n);
+      }
+      summary.title = result.dryRun
+        ? 'anew/rollback: plan (dry run)'
+        : `anew/rollback: ${inputs.app}/${inputs.environment}`;
+      summary
+        .row('Release now live', result.release)
+        .row('Target', result.target)
+        .row('Rolled back from', result.previousRelease);
+      return result.dryRun ? {} : { release: result.release, target: result.target };
+    });
   },
 };
 

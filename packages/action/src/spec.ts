@@ -59,6 +59,8 @@ export function settingInputs(action: SettingAction, group: (key: SettingKey) =>
         boolean: typeof SETTINGS[key].default === 'boolean' || undefined,
         group: group(key),
         setting: key,
+        secret: SETTINGS[key].secret ? true : undefined,
+        env: SETTINGS[key].secret?.env,
       } satisfies InputSpec,
     ]),
   );
@@ -66,7 +68,7 @@ export function settingInputs(action: SettingAction, group: (key: SettingKey) =>
 
 /** The usual help group of a setting. */
 export function settingGroup(key: SettingKey): string {
-  if (['router', 'router-url', 'hosts', 'listen'].includes(key)) return 'Router';
+  if (key.startsWith('router') || ['hosts', 'listen'].includes(key)) return 'Router';
   if (['strategy', 'steps', 'interval', 'max-error-rate'].includes(key)) return 'Canary';
   return 'Target';
 }

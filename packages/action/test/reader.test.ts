@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { InputReader, type InputSpecs, runnerInputs, runnerSource } from '../src/index.ts';
+import {
+  InputReader,
+  type InputSpecs,
+  runnerInputs,
+  runnerSource,
+  settingGroup,
+  settingInputs,
+} from '../src/index.ts';
 
 const spec: InputSpecs = {
   image: { description: 'i', group: 'g', required: true },
@@ -80,6 +87,23 @@ describe('InputReader', () => {
     const masked: string[] = [];
     expect(() => reader({ user: 'hunter2\nx', password: 'hunter2' }, masked)).toThrow(/line break/);
     expect(masked).toEqual(['hunter2']);
+  });
+
+  it('router-key is a secret input of every action that reaches the router, masked before anything else is read', () => {
+    for (const action of ['deploy', 'flip', 'rollback', 'cleanup'] as const) {
+      const key = settingInputs(action, settingGroup)['router-key'];
+      expect(key).toMatchObject({ secret: true, env: 'ANEW_ROUTER_KEY', multiline: true, group: 'Router' });
+    }
+    const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKey\n-----END PRIVATE KEY-----';
+    const masked: string[] = [];
+    const inputs = settingInputs('flip', settingGroup);
+    const r = new InputReader(
+      inputs,
+      { 'router-key': pem, 'router-url': 'ssh://web1' },
+      runnerSource((s) => masked.push(s)),
+    );
+    expect(masked).toEqual([pem]);
+    expect(r.secret('router-key')).toBe(pem);
   });
 
   it('a view renames and leaves out inputs, and names them as the outer source does', () => {

@@ -123,6 +123,16 @@ describe('settings from strings (inputs, options)', () => {
     ['max-error-rate', '2%', 0.02],
     ['env', 'A=1\nB=x=y', { A: '1', B: 'x=y' }],
     ['require-provenance', 'yes', true],
+    ['router', 'haproxy', 'haproxy'],
+    ['router-url', 'https://web1.example:2019', 'https://web1.example:2019'],
+    ['router-url', 'unix:///run/haproxy-master.sock', 'unix:///run/haproxy-master.sock'],
+    [
+      'router-url',
+      'ssh://deploy@web1:2222/run/haproxy/master.sock',
+      'ssh://deploy@web1:2222/run/haproxy/master.sock',
+    ],
+    ['router-url', 'ssh://web1/127.0.0.1:2019', 'ssh://web1/127.0.0.1:2019'],
+    ['router-config', '/etc/haproxy/anew.d/', '/etc/haproxy/anew.d'],
   ] as const)('%s: %j', (key, value, want) => {
     expect(parseSetting(key, value, `input "${key}"`)).toEqual(want);
   });
@@ -134,6 +144,17 @@ describe('settings from strings (inputs, options)', () => {
     ['env', 'NOEQUALS', /KEY=VALUE/],
     ['strategy', 'rolling', /blue-green, canary/],
     ['keep', '-1', /whole number/],
+    ['router', 'nginx', /caddy, haproxy/],
+    ['router-url', 'http://admin:pw@web1:2019', /user name or password/],
+    ['router-url', 'http://web1:2019/config', /only the admin API/],
+    ['router-url', 'unix://relative.sock', /unix:\/\/\/run\/haproxy-master/],
+    ['router-url', 'ssh://deploy@web1', /admin address on that host/],
+    ['router-url', 'ssh://deploy:pw@web1/run/x.sock', /password/],
+    ['router-url', 'ftp://web1/', /http:\/\/ or https:\/\/ or unix:\/\/ or ssh:\/\//],
+    ['router-url', 'unix:///run/\u0007.sock', /control/],
+    ['router-config', 'anew.d', /absolute path/],
+    ['router-config', '/etc/../tmp', /absolute path/],
+    ['router-ca', 'not a pem', /not a PEM certificate/],
   ] as const)('refuses %s %j, naming the input', (key, value, message) => {
     expect(() => parseSetting(key, value, `input "${key}"`)).toThrow(new RegExp(`input "${key}".*`));
     expect(() => parseSetting(key, value, `input "${key}"`)).toThrow(message);
@@ -146,6 +167,31 @@ describe('settings from strings (inputs, options)', () => {
       (k) => k,
     );
     expect(got).toEqual({ keep: 5 });
+  });
+});
+
+describe('router-key', () => {
+  const key =
+    '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+secret+material\n-----END PRIVATE KEY-----';
+  it('is a PEM key, refused without quoting what was given', () => {
+    expect(parseSetting('router-key', `${key}\n`, 'input "router-key"')).toBe(key);
+    const bad = 'hunter2-not-a-key';
+    expect(() => parseSetting('router-key', bad, 'input "router-key"')).toThrow(/not a PEM private key/);
+    try {
+      parseSetting('router-key', bad, 'input "router-key"');
+    } catch (e) {
+      expect(String((e as Error).message)).not.toContain(bad);
+    }
+  });
+  it('is never a key of anew.yml (a committed file is no place for a secret)', () => {
+    expect(() => checkConfig({ defaults: { 'router-key': key } })).toThrow(/router-key is not a known key/);
+    expect(
+      resolveSettings(
+        checkConfig({ defaults: { 'router-ca': key.replaceAll('PRIVATE KEY', 'CERTIFICATE') } }),
+        'x',
+        {},
+      )['router-ca'],
+    ).toContain('BEGIN CERTIFICATE');
   });
 });
 

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/helpers/services.ts';
 import { probe, sampleErrorRate, waitHealthy } from '../src/health/index.ts';
@@ -30,6 +30,31 @@ describe('health checks against a real HTTP server', () => {
     const closed = await probe(`http://127.0.0.1:${await freePort()}/`);
     expect(closed).toMatchObject({ ok: false, status: 0 });
     expect(closed.detail).toMatch(/ECONNREFUSED/);
+  });
+
+  it('rides on the connection a connector opens (a target reached through its server), with the URL’s host and port', async () => {
+    const asked: string[] = [];
+    const port = Number(new URL(base).port);
+    // The URL names an address this machine does not have: only the connector can reach it.
+    const connect = async (host: string, p: number) => {
+      asked.push(`${host}:${p}`);
+      return net.connect(port, '127.0.0.1');
+    };
+    expect(await probe('http://target.invalid:2345/ok', { connect })).toMatchObject({
+      ok: true,
+      status: 204,
+    });
+    expect(asked).toEqual(['target.invalid:2345']);
+    const res = await waitHealthy('http://target.invalid:2345/ok', { timeoutMs: 2000, connect });
+    expect(res.healthy).toBe(true);
+    const failing = async () => {
+      throw new Error('channel open failed');
+    };
+    expect(await probe('http://target.invalid:2345/ok', { connect: failing })).toMatchObject({
+      ok: false,
+      status: 0,
+      detail: 'channel open failed',
+    });
   });
 
   it('waits with backoff until the target answers 2xx', async () => {

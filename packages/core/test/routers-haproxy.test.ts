@@ -246,6 +246,24 @@ describe('HaproxyRouter against the real HAProxy 2.6 (master-worker, master CLI)
     await expect(router.write(preview, undefined)).rejects.toThrow(RouteConflictError);
   });
 
+  it('refuses a host another environment serves on that address, and changes nothing', async () => {
+    const files = fs.readdirSync(haproxy.configDir).sort();
+    const thief: RouteSpec = {
+      app: 'web',
+      environment: 'thief',
+      hosts: ['PREVIEW.example.com', 'thief.example.com'],
+      listen,
+      backends: [b('blue', [apps[0]!.dial], 100)],
+      history: [],
+    };
+    await expect(router.write(thief, undefined)).rejects.toThrow(
+      /web\/thief cannot be served on .* for PREVIEW\.example\.com: the environment web\/preview already serves it/,
+    );
+    expect(await router.read('web', 'thief')).toBeUndefined();
+    expect(fs.readdirSync(haproxy.configDir).sort()).toEqual(files);
+    expect(await through(3, 'preview.example.com')).toEqual({ other: 3 });
+  });
+
   it('lets exactly one of two writers create the same environment', async () => {
     const race = { ...spec([blue(100)]), environment: 'race', hosts: ['race.example.com'] };
     const results = await Promise.allSettled([

@@ -8,11 +8,11 @@ import {
   settingsFromStrings,
 } from '@anew/core/config';
 import { isUserError } from '@anew/core/errors';
-import { formatStatus, infraFor, status } from '@anew/core/release';
+import { formatStatus, status, withInfra } from '@anew/core/release';
 import { parseFlags, UsageError } from '../flags.ts';
 import type { Command } from './shared.ts';
 
-const SETTING_OPTIONS = ['docker-host', 'network', 'router-url'] as const;
+const SETTING_OPTIONS = ['docker-host', 'network', 'router', 'router-url', 'router-config'] as const;
 
 const spec: InputSpecs = {
   app: { description: 'Application name; default: anew.yml "app".', group: 'Environment', max: 63 },
@@ -67,7 +67,9 @@ const status_: Command = async (args, log) => {
     if (isUserError(e)) throw new UsageError((e as Error).message, undefined, { cause: e });
     throw e;
   }
-  const envs = await status(infraFor(req.settings, log), { app: req.app, environment: req.environment });
+  const envs = await withInfra(req.settings, log, (infra) =>
+    status(infra, { app: req.app, environment: req.environment }),
+  );
   process.stdout.write(`${json ? JSON.stringify(envs, null, 2) : formatStatus(envs)}\n`);
   return envs.some((e) => e.drift.length > 0) ? 3 : 0;
 };

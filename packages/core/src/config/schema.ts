@@ -7,7 +7,9 @@ import { SETTINGS, type SettingKey, settingKeys } from './settings.ts';
  */
 export function anewSchema(): Record<string, unknown> {
   const settings = Object.fromEntries(
-    settingKeys().map((k) => [k, { description: settingDescription(k), ...SETTINGS[k].schema }]),
+    settingKeys()
+      .filter((k) => !SETTINGS[k].secret)
+      .map((k) => [k, { description: settingDescription(k), ...SETTINGS[k].schema }]),
   );
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',

@@ -38,6 +38,11 @@ export interface SettingSpec<T> {
   multiline?: boolean;
   /** The actions that take it as an input: they read it, and their action.yml declares it. */
   actions: readonly SettingAction[];
+  /**
+   * A secret: masked, read by the CLI from stdin, a file or this variable,
+   * and never a key of anew.yml (a committed file is no place for it).
+   */
+  secret?: { env: string };
 }
 
 function fail(what: string, value: Raw, hint: string): never {
@@ -103,6 +108,38 @@ function env(v: Raw, what: string): Record<string, string> {
 const duration = { $ref: '#/definitions/duration' };
 const stringOrList = { $ref: '#/definitions/stringOrList' };
 const DOCKER_HOST_SCHEMES = ['unix', 'tcp', 'ssh', 'npipe'] as const;
+
+/** Each router's admin address when router-url is not set. */
+export const ROUTER_URLS = {
+  caddy: 'http://127.0.0.1:2019',
+  haproxy: 'unix:///run/haproxy-master.sock',
+} as const;
+export const DEFAULT_HAPROXY_CONFIG = '/etc/haproxy/anew.d';
+
+/** router-url: http(s) without credentials, a unix socket, or ssh:// with the admin address as its path. */
+function checkRouterUrl(value: string, what: string): string {
+  const v = checkUrl(value, what, ['http', 'https', 'unix', 'ssh']);
+  const u = new URL(v);
+  const path = decodeURIComponent(u.pathname);
+  const hint =
+    'Use http(s)://host:port, unix:///run/haproxy-master.sock or ssh://user@host/<admin address on that host>';
+  if ((u.protocol === 'http:' || u.protocol === 'https:') && (path !== '/' || u.search))
+    fail(what, v, 'Name only the admin API: http://host:port');
+  if (u.protocol === 'unix:' && (u.host || !path.startsWith('/') || path === '/')) fail(what, v, hint);
+  if (u.protocol === 'ssh:' && path.replace(/^\//, '') === '') fail(what, v, hint);
+  return v;
+}
+
+/** A PEM block of the given kind (e.g. "PRIVATE KEY" also takes "EC PRIVATE KEY"). */
+function pem(v: Raw, what: string, kind: string): string {
+  const s = String(v).trim();
+  if (!new RegExp(`^-----BEGIN [A-Z ]*${kind}-----[\\s\\S]+-----END [A-Z ]*${kind}-----$`).test(s))
+    throw new UserError(
+      `${what} is not a PEM ${kind.toLowerCase()}`,
+      `Give the PEM text, from -----BEGIN to -----END`,
+    );
+  return s;
+}
 
 function setting<T>(spec: SettingSpec<T>): SettingSpec<T> {
   return spec;
@@ -222,22 +259,66 @@ export const SETTINGS = {
     schema: { type: 'boolean' },
     actions: ['deploy'],
   }),
-  router: setting<'caddy' | 'kubernetes-service' | 'gateway-api'>({
+  router: setting<'caddy' | 'haproxy' | 'kubernetes-service' | 'gateway-api'>({
     description:
-      'Router driver that moves traffic: caddy, or on Kubernetes kubernetes-service (blue-green) or gateway-api (canary too).',
+      'Router driver that moves traffic: caddy (automatic HTTPS; each change reloads it), haproxy (traffic moves through its runtime API, no connection dropped; see docs/routers.md), or on Kubernetes kubernetes-service (blue-green) or gateway-api (canary too).',
     default: 'caddy',
     shownDefault: 'caddy',
-    parse: (v, w) => oneOf(v, w, ['caddy', 'kubernetes-service', 'gateway-api'] as const),
-    schema: { enum: ['caddy', 'kubernetes-service', 'gateway-api'] },
-    actions: ['flip', 'rollback', 'cleanup'],
+    parse: (v, w) => oneOf(v, w, ['caddy', 'haproxy', 'kubernetes-service', 'gateway-api'] as const),
+    schema: { enum: ['caddy', 'haproxy', 'kubernetes-service', 'gateway-api'] },
+    actions: ['deploy', 'flip', 'rollback', 'cleanup'],
   }),
-  'router-url': setting<string>({
+  'router-url': setting<string | undefined>({
     description:
-      "URL of the router's admin API (deploy reads it to know which releases take traffic before older ones are retired).",
-    default: 'http://127.0.0.1:2019',
-    shownDefault: 'http://127.0.0.1:2019',
-    parse: (v, w) => checkUrl(String(v), w, ['http', 'https']),
-    schema: { type: 'string', pattern: '^https?://[^@/]+(/.*)?$', maxLength: 2048 },
+      "Where the router's admin API is: http(s)://host:port (Caddy), unix:///path (HAProxy's master socket), or ssh://user@host[:port]/<admin address on that host> (127.0.0.1:2019, /run/haproxy-master.sock), reached as docker-host's ssh is. Deploy reads it to know which releases take traffic.",
+    default: undefined,
+    shownDefault: `${ROUTER_URLS.caddy} (caddy), ${ROUTER_URLS.haproxy} (haproxy)`,
+    parse: (v, w) => checkRouterUrl(String(v), w),
+    schema: {
+      type: 'string',
+      pattern: '^(https?://[^@/]+/?|unix:///.+|ssh://[^/:@]+(@[^/]+)?/.+)$',
+      maxLength: 2048,
+    },
+    actions: ['deploy', 'flip', 'rollback', 'cleanup'],
+  }),
+  'router-config': setting<string | undefined>({
+    description:
+      "HAProxy: the folder of configuration files anew owns on the router's server, loaded with -f.",
+    default: undefined,
+    shownDefault: `${DEFAULT_HAPROXY_CONFIG} (haproxy)`,
+    parse: (v, w) => {
+      const p = text(v, w);
+      if (!/^\/[^\s]*$/.test(p) || p.split('/').includes('..'))
+        fail(w, v, 'Use an absolute path on the server, e.g. /etc/haproxy/anew.d');
+      return p.replace(/\/+$/, '') || '/';
+    },
+    schema: { type: 'string', pattern: '^/\\S*$', maxLength: 1024 },
+    actions: ['deploy', 'flip', 'rollback', 'cleanup'],
+  }),
+  'router-ca': setting<string | undefined>({
+    description: "PEM of the CA that signed an https:// router-url's certificate (else the system's CAs).",
+    default: undefined,
+    parse: (v, w) => pem(v, w, 'CERTIFICATE'),
+    schema: { type: 'string', pattern: '-----BEGIN ', maxLength: 65536 },
+    multiline: true,
+    actions: ['deploy', 'flip', 'rollback', 'cleanup'],
+  }),
+  'router-cert': setting<string | undefined>({
+    description:
+      "PEM client certificate for an https:// router-url that asks for one (Caddy's remote admin, mutual TLS); with router-key.",
+    default: undefined,
+    parse: (v, w) => pem(v, w, 'CERTIFICATE'),
+    schema: { type: 'string', pattern: '-----BEGIN ', maxLength: 65536 },
+    multiline: true,
+    actions: ['deploy', 'flip', 'rollback', 'cleanup'],
+  }),
+  'router-key': setting<string | undefined>({
+    description: 'PEM private key of router-cert; masked in logs (an input or a secret, never anew.yml).',
+    default: undefined,
+    parse: (v, w) => pem(v, w, 'PRIVATE KEY'),
+    schema: {},
+    multiline: true,
+    secret: { env: 'ANEW_ROUTER_KEY' },
     actions: ['deploy', 'flip', 'rollback', 'cleanup'],
   }),
   hosts: setting<string[]>({

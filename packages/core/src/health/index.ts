@@ -1,10 +1,17 @@
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 
 /**
  * Health checks over plain HTTP with node:http (no connection reuse, so a
  * check never rides on a socket another check opened), and the error-rate
  * sampling a canary step uses through the router.
  */
+
+/**
+ * Opens the connection a check rides on, for a target reached through its
+ * server (an engine over ssh) rather than from here.
+ */
+export type Connector = (host: string, port: number) => Promise<Duplex>;
 
 export interface ProbeResult {
   ok: boolean;
@@ -20,7 +27,10 @@ export interface ProbeResult {
 export const PROBE_MAX_BODY = 64 * 1024;
 
 /** GET `url` once; `timeoutMs` bounds the whole exchange, body included, not only a silence. */
-export function probe(url: string, opts: { timeoutMs?: number; host?: string } = {}): Promise<ProbeResult> {
+export function probe(
+  url: string,
+  opts: { timeoutMs?: number; host?: string; connect?: Connector } = {},
+): Promise<ProbeResult> {
   const timeoutMs = opts.timeoutMs ?? 2000;
   return new Promise((resolve) => {
     let settled = false;
@@ -33,7 +43,20 @@ export function probe(url: string, opts: { timeoutMs?: number; host?: string } =
     };
     const headers: Record<string, string> = { connection: 'close' };
     if (opts.host) headers['host'] = opts.host;
-    const req = http.get(url, { agent: false, headers }, (res) => {
+    const connect = opts.connect;
+    const how: http.RequestOptions = connect
+      ? {
+          // No agent: the request rides on the connection given, alone.
+          createConnection: ((o: http.ClientRequestArgs, done: (e: Error | null, s?: Duplex) => void) => {
+            connect(String(o.hostname ?? o.host), Number(o.port ?? 80)).then(
+              (s) => done(null, s),
+              (e: Error) => done(e),
+            );
+            return undefined;
+          }) as unknown as http.RequestOptions['createConnection'],
+        }
+      : { agent: false };
+    const req = http.get(url, { ...how, headers }, (res) => {
       const status = res.statusCode ?? 0;
       const answered = { ok: status >= 200 && status < 300, status, detail: `HTTP ${status}` };
       let size = 0;
@@ -54,6 +77,7 @@ export function probe(url: string, opts: { timeoutMs?: number; host?: string } =
 
 export interface WaitOptions {
   timeoutMs: number;
+  connect?: Connector;
   /** Called about once a second while the target is not healthy; a returned string ends the wait (e.g. "the container exited"). */
   gone?: () => Promise<string | undefined>;
   sleep?: (ms: number) => Promise<void>;
@@ -77,7 +101,10 @@ export async function waitHealthy(url: string, opts: WaitOptions): Promise<WaitR
   for (;;) {
     attempts++;
     const remaining = deadline - Date.now();
-    const res = await probe(url, { timeoutMs: Math.max(100, Math.min(2000, remaining)) });
+    const res = await probe(url, {
+      timeoutMs: Math.max(100, Math.min(2000, remaining)),
+      connect: opts.connect,
+    });
     if (res.ok) return { healthy: true, attempts, reason: res.detail };
     reason = res.detail;
     if (opts.gone && Date.now() - lastGoneCheck >= 1000) {

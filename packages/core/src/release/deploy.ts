@@ -190,6 +190,8 @@ async function waitTarget(
   let exited = false;
   const res = await waitHealthy(url, {
     timeoutMs: settings['health-timeout'],
+    // Through the engine's server when the runner cannot reach the target (an engine over ssh).
+    connect: engine.connector,
     gone: async () => {
       // The same copy: same name and address (a swarm task that moved is another copy).
       const now = (await engine.list({ app: target.meta.app, environment: target.meta.environment })).find(

@@ -267,7 +267,7 @@ async function watchStep(infra: Infra, next: Release, settings: Settings): Promi
       if (why !== undefined) return `${t.name} in ${t.engine} is no longer ready (${why})`;
       continue;
     }
-    const res = await probe(`${t.url}${t.meta.healthPath}`);
+    const res = await probe(`${t.url}${t.meta.healthPath}`, { connect: engine?.connector });
     if (!res.ok) return `${t.name} on ${t.engine} became unhealthy (${res.detail})`;
   }
   return undefined;

@@ -109,7 +109,8 @@ export async function checkServable(infra: Infra, r: Release, attempts = 3): Pro
         );
       let last = '';
       for (let i = 0; i < attempts; i++) {
-        const res = await probe(`${t.url}${t.meta.healthPath}`, { timeoutMs: 2000 });
+        const connect = infra.engines.find((e) => e.id === t.engine)?.connector;
+        const res = await probe(`${t.url}${t.meta.healthPath}`, { timeoutMs: 2000, connect });
         if (res.ok) return;
         last = res.detail;
         await new Promise((ok) => setTimeout(ok, 200 * (i + 1)));

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -236,8 +236,28 @@ class SshTransport implements AdminTransport {
     readonly address: AdminAddress,
   ) {}
 
+  private resolvedHost: string | undefined;
+
+  /**
+   * The host name ssh really connects to: an alias from ~/.ssh/config is
+   * no name a client can resolve (`ssh -G` reads the configuration only; it
+   * connects nowhere).
+   */
   get serverHost(): string {
-    return this.target.host;
+    if (this.resolvedHost === undefined) {
+      try {
+        const out = execFileSync(
+          'ssh',
+          ['-G', ...(this.target.port ? ['-p', this.target.port] : []), this.target.destination],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 },
+        );
+        const line = out.split('\n').find((l) => l.startsWith('hostname '));
+        this.resolvedHost = line ? line.slice('hostname '.length).trim() : this.target.host;
+      } catch {
+        this.resolvedHost = this.target.host;
+      }
+    }
+    return this.resolvedHost;
   }
 
   /** The local end of the forward, once the ssh connection is up. */

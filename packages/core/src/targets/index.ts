@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Digest } from '../ref/index.ts';
 
 /**
@@ -95,6 +96,13 @@ export interface TargetEngine {
   waitReady?(target: Target, timeoutMs: number): Promise<string | undefined>;
   /** Removes what the engine made for an environment besides its targets (a preview's namespace), once they are gone. */
   retire?(app: string, environment: string): Promise<void>;
+  /**
+   * How a check reaches a target's address (its url) when the runner cannot:
+   * a connection made by the engine's server. Absent: directly from here.
+   */
+  readonly connector?: (host: string, port: number) => Promise<Duplex>;
+  /** Ends what the engine holds open (an ssh connection). */
+  close(): Promise<void>;
 }
 
 /** Label keys on every target; reverse-DNS so they never clash with the user's. */

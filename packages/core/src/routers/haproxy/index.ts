@@ -1,6 +1,7 @@
 import { UserError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { AdminTransport } from '../admin-transport.ts';
+import { hostsOverlap } from '../caddy/route.ts';
 import { type Backend, RouteConflictError, type Router, type RouteSpec, type RouteState } from '../index.ts';
 import { MAINT, MasterCli, parseServersState, type ServerState, serving } from './cli.ts';
 import {
@@ -135,6 +136,7 @@ export class HaproxyRouter implements Router {
         if (frontChanged) {
           await this.folder.locked(async () => {
             const routes = await this.routeMetas();
+            checkHostsFree(routes, spec);
             routes.set(routeFile(spec.app, spec.environment), metaOf(spec));
             await this.rewrite(
               routes,
@@ -315,6 +317,7 @@ export class HaproxyRouter implements Router {
     await this.folder.locked(async () => {
       if (await this.cli.backendExists(backend)) throw conflict(spec);
       const routes = await this.routeMetas();
+      checkHostsFree(routes, spec);
       routes.set(routeFile(spec.app, spec.environment), metaOf(spec));
       await this.rewrite(routes, new Map([[routeFile(spec.app, spec.environment), renderRoute(spec, 1)]]));
       if (!(await this.cli.backendExists(backend)))
@@ -470,4 +473,26 @@ function conflict(spec: Pick<RouteSpec, 'app' | 'environment'>, detail?: string)
     `the route of ${spec.app}/${spec.environment} changed concurrently (another flip or rollback won); nothing was changed by this one. Run status to see what is live, then retry if it is still needed`,
     detail,
   );
+}
+
+/**
+ * A host on a listen address belongs to one environment (as with Caddy: the
+ * same overlap rules); checked under the folder's lock, before any file
+ * changes. An environment for any host may share an address with ones for
+ * named hosts: those go to their own.
+ */
+function checkHostsFree(routes: Map<string, RouteMeta>, spec: RouteSpec): void {
+  const listen = normalizeListen(spec.listen);
+  for (const r of routes.values()) {
+    if (r.app === spec.app && r.environment === spec.environment) continue;
+    if (normalizeListen(r.listen) !== listen) continue;
+    const shared = hostsOverlap(spec.hosts, r.hosts);
+    if (!shared) continue;
+    throw new UserError(
+      `${spec.app}/${spec.environment} cannot be served on ${spec.listen} for ${shared}: the environment ${r.app}/${r.environment} already serves ${shared === 'any host' ? 'every host' : 'it'} there; nothing was changed`,
+      shared === 'any host'
+        ? 'Give this environment its own hosts, or another listen address'
+        : 'Use other hosts or another listen address, or retire that environment first (cleanup with all)',
+    );
+  }
 }

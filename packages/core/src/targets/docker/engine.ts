@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { errorMessage, UserError } from '../../errors/index.ts';
 import { Exec, type ExecOptions, type ExecResult } from '../../exec/index.ts';
+import { SshConnection } from '../../exec/ssh.ts';
 import type { Logger } from '../../log/index.ts';
 import {
   LABELS,
@@ -54,10 +56,22 @@ export class DockerEngine implements TargetEngine {
   readonly id: string;
   private readonly exec: Exec;
   private hostName: Promise<string> | undefined;
+  /** For an engine over ssh: the server is where its targets' addresses mean something. */
+  private readonly ssh: SshConnection | undefined;
+  readonly connector: ((host: string, port: number) => Promise<Duplex>) | undefined;
 
   constructor(private readonly opts: DockerEngineOptions) {
     this.id = opts.host || process.env['DOCKER_HOST'] || 'local';
     this.exec = opts.exec ?? new Exec(opts.log);
+    if (this.id.startsWith('ssh://')) {
+      const ssh = SshConnection.fromUrl(this.id);
+      this.ssh = ssh;
+      this.connector = (host, port) => ssh.dial(host, port);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.ssh?.close();
   }
 
   private docker(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -200,7 +214,10 @@ export class DockerEngine implements TargetEngine {
       const port =
         HOST_PORT_RANGE.min + Math.floor(Math.random() * (HOST_PORT_RANGE.max - HOST_PORT_RANGE.min));
       if (taken.has(String(port))) continue;
-      if (!(await answers(host, port))) return port;
+      // A server reached by ssh keeps its ports to itself (a firewall may drop a probe from here
+      // rather than refuse it): a port taken by something else makes the app fail to bind, and
+      // the deploy retries on another.
+      if (this.ssh || !(await answers(host, port))) return port;
     }
     throw new Error(`no free port found on ${this.id} in ${HOST_PORT_RANGE.min}-${HOST_PORT_RANGE.max}`);
   }

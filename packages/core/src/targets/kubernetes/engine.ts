@@ -175,6 +175,9 @@ export class KubeEngine implements TargetEngine {
     return (await this.failureReasons(target, lines)).join('\n');
   }
 
+  /** The API client holds no connection between requests. */
+  async close(): Promise<void> {}
+
   async runsLabelledImage(target: Target): Promise<boolean> {
     return target.imageId === target.meta.image;
   }

@@ -303,6 +303,9 @@ export class SwarmEngine implements TargetEngine {
     return `${errors ? `task errors:\n${errors}\n` : ''}${logs.stdout}${logs.stderr}`.trim();
   }
 
+  /** The docker CLI opens and closes its own connection (ssh:// too) for every command. */
+  async close(): Promise<void> {}
+
   async runsLabelledImage(target: Target): Promise<boolean> {
     return target.imageId.endsWith(`@${target.meta.digest}`);
   }

@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{b as o}from"./chunk-MISPWXMW.mjs";import"./chunk-ANMRVS7T.mjs";import"./chunk-UNCHH2OA.mjs";import"./chunk-7QDO2IHM.mjs";import"./chunk-GRBVHVOC.mjs";import"./chunk-3DK2FSFK.mjs";import"./chunk-4LLPKN3Y.mjs";import"./chunk-FWRC26AD.mjs";export{o as post};

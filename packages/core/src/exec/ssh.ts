@@ -1,0 +1,128 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Duplex } from 'node:stream';
+import { UserError } from '../errors/index.ts';
+
+/**
+ * One ssh connection to a server, shared by everything anew opens there
+ * (ssh's connection multiplexing): a TCP connection to an address as the
+ * server sees it (`ssh -W`), which is how health checks reach a target on a
+ * remote engine without the runner reaching its address. ssh runs as the
+ * docker CLI runs it: the runner's agent, keys, ~/.ssh/config and
+ * known_hosts. `close` ends it; nothing of it outlives the step.
+ */
+export class SshConnection {
+  private dir: string | undefined;
+  private master: ChildProcess | undefined;
+  private ready: Promise<string> | undefined;
+  private readonly killOnExit = () => this.master?.kill();
+
+  constructor(
+    /** user@host (or an alias) as ssh takes it. */
+    readonly destination: string,
+    readonly port?: string,
+  ) {}
+
+  /** ssh://[user@]host[:port] as docker-host names it. */
+  static fromUrl(url: string): SshConnection {
+    const u = new URL(url);
+    if (u.protocol !== 'ssh:' || !u.hostname || u.password)
+      throw new UserError(`"${url}" is not an ssh://user@host address`, 'Use ssh://user@host[:port]');
+    const user = decodeURIComponent(u.username);
+    return new SshConnection(user ? `${user}@${u.hostname}` : u.hostname, u.port || undefined);
+  }
+
+  private base(control: string): string[] {
+    return [
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=15',
+      '-o',
+      `ControlPath=${control}`,
+      ...(this.port ? ['-p', this.port] : []),
+    ];
+  }
+
+  /** The control socket, once the master connection is up. */
+  private open(): Promise<string> {
+    this.ready ??= new Promise<string>((resolve, reject) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-ssh-'));
+      fs.chmodSync(dir, 0o700);
+      this.dir = dir;
+      const control = path.join(dir, 'control');
+      const child = spawn(
+        'ssh',
+        [...this.base(control), '-M', '-N', '-o', 'ServerAliveInterval=15', this.destination],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      this.master = child;
+      process.once('exit', this.killOnExit);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
+      });
+      const fail = (why: string) => {
+        clearInterval(poll);
+        this.ready = undefined;
+        reject(
+          new UserError(
+            `could not reach ${this.destination} through ssh: ${why}`,
+            'Check that `ssh` to that host works from here with the agent or keys the docker CLI uses',
+          ),
+        );
+      };
+      child.on('error', (e) => fail(e.message));
+      child.on('exit', (code) =>
+        fail(`ssh exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`),
+      );
+      const deadline = Date.now() + 30_000;
+      const poll = setInterval(() => {
+        if (fs.existsSync(control)) {
+          clearInterval(poll);
+          child.removeAllListeners('exit');
+          child.on('exit', () => {
+            this.ready = undefined;
+          });
+          resolve(control);
+        } else if (Date.now() > deadline) {
+          child.kill();
+          fail('no connection within 30 s');
+        }
+      }, 20);
+    });
+    return this.ready;
+  }
+
+  /**
+   * A TCP connection from the server to host:port (as the server resolves
+   * it). A refused connection ends the stream without data, as a reset would.
+   */
+  async dial(host: string, port: number): Promise<Duplex> {
+    const control = await this.open();
+    const child = spawn('ssh', [...this.base(control), '-W', `${host}:${port}`, this.destination], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    const stream = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
+    child.stdin!.on('error', () => undefined);
+    stream.on('close', () => child.kill());
+    // After its output is read: a connection the server closed ends like one closed here.
+    child.on('close', () => stream.destroy());
+    return stream;
+  }
+
+  async close(): Promise<void> {
+    process.off('exit', this.killOnExit);
+    const child = this.master;
+    if (child && child.exitCode === null) {
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill();
+      await done;
+    }
+    this.master = undefined;
+    this.ready = undefined;
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
