@@ -171,7 +171,11 @@ describe('Swarm driver on a two-node swarm, through HAProxy', () => {
     await load.reach(load.count() + 1000);
     await rollback(infra, { app, environment, settings, dryRun: false });
     await load.reach(load.count() + 1000);
+    // keep 0 still keeps the release rollback would return to (v2, warm after the rollback).
     const removed = await prune(infra, { app, environment, keep: 0 });
+    expect(removed).toEqual([]);
+    // Retiring it is the engine's job once nothing would return to it: here the test stands in for a later deploy.
+    for (const t of d2.targets) await infra.engines[0]!.remove(t);
     await load.reach(load.count() + 1000);
     const report = await load.stop();
     console.info(
@@ -181,8 +185,7 @@ describe('Swarm driver on a two-node swarm, through HAProxy', () => {
     expect({ failed: report.failed, errors: report.errors }).toEqual({ failed: 0, errors: [] });
     expect(report.bodies['v1\n'] ?? report.bodies['v1']).toBeGreaterThan(0);
     expect(report.bodies['v2\n'] ?? report.bodies['v2']).toBeGreaterThan(0);
-    // cleanup retired the warm v2 service and never the live one.
-    expect([...new Set(removed.map((t) => t.name))]).toEqual([d2.target]);
+    // Removing the warm v2 service never touched the live one.
     expect(services_()).toEqual([d1.target]);
     const [st] = await status(infra, { app, environment });
     expect(st?.live).toBe(d1.release);

@@ -20,7 +20,7 @@ export interface FlipInputs {
 export type FlipOutputs = {
   release: string | undefined;
   'previous-target': string | undefined;
-  url: string;
+  url: string | undefined;
 };
 
 /** Every input but the target (ship reads these before deploy has started the target). */
