@@ -94,6 +94,10 @@ const action: ActionDefinition<AttestInputs, AttestOutputs> = {
   async main(inputs, { log, summary, jobDir }) {
     const { image } = inputs;
     const recorded = readBuildRecord(jobDir, image.digest);
+    if (recorded.reused)
+      log.info(
+        `build reused ${image.digest} from its cache: the provenance says so, and names ${recorded.reused.builtBy ?? 'no run'} as the one that built it`,
+      );
     const signing: SigningMethod = inputs.signingKey
       ? { kind: 'key', key: inputs.signingKey }
       : {
@@ -115,6 +119,7 @@ const action: ActionDefinition<AttestInputs, AttestOutputs> = {
         run: runContextFromEnv(),
         inputsDigest: inputs.inputsDigest ?? recorded.inputsDigest,
         baseDigest: inputs.baseDigest ?? recorded.baseDigest,
+        reused: recorded.reused && { invocationId: recorded.reused.builtBy },
         startedOn: recorded.startedOn ?? inputs.startedOn,
         finishedOn: recorded.finishedOn,
         push: inputs.push,
@@ -146,6 +151,7 @@ const action: ActionDefinition<AttestInputs, AttestOutputs> = {
         signing.kind === 'key' ? `with key ${inputs.signingKey!.hint.slice(0, 16)}…` : 'keyless (Sigstore)',
       )
       .row('Builder', result.statement.predicate?.runDetails?.builder?.id)
+      .row('Reused, built by', recorded.reused && (recorded.reused.builtBy ?? 'unknown'))
       .row('Attestation', top.attestationDigest)
       .row('GitHub attestation', githubId);
     for (const m of result.manifests.slice(1))

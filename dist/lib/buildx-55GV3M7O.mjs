@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{b as a}from"./chunk-QCFKYGDK.mjs";import"./chunk-NJ4WNPS6.mjs";import"./chunk-XSU2GRM6.mjs";import"./chunk-3DK2FSFK.mjs";import"./chunk-FWRC26AD.mjs";export{a as Buildx};
