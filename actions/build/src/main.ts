@@ -115,7 +115,13 @@ export function parse(r: InputReader): BuildInputs {
 
 /** The cache's trust policy, when one of its signers is given: the verify policy's reader, under `cache-` names. */
 function cachePolicyOf(r: InputReader): BuildRequest['cachePolicy'] {
-  if (!r.given('cache-public-key') && !r.given('cache-certificate-identity-regexp')) return undefined;
+  const keyless = r.given('cache-certificate-identity-regexp');
+  if (!keyless && r.given('cache-certificate-oidc-issuer'))
+    throw new UserError(
+      `${r.name('cache-certificate-oidc-issuer')} is set without ${r.name('cache-certificate-identity-regexp')}`,
+      'Give the identity the certificate must carry too, or use cache-public-key for key-signed provenance',
+    );
+  if (!keyless && !r.given('cache-public-key')) return undefined;
   return readVerifyPolicy(r, 'cache-');
 }
 
