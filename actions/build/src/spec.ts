@@ -96,8 +96,8 @@ export const spec = {
       group: 'Cache',
     },
     'cache-certificate-oidc-issuer': {
-      description: 'OIDC issuer of the certificate the keyless cache policy requires.',
-      default: 'https://token.actions.githubusercontent.com',
+      description:
+        "OIDC issuer of the certificate the keyless cache policy requires. Default: GitHub Actions' (https://token.actions.githubusercontent.com).",
       group: 'Cache',
     },
     ...registryInputs,
