@@ -12,7 +12,7 @@ import {
   planImage,
   resolveContext,
 } from '../image/index.ts';
-import type { Logger } from '../log/index.ts';
+import { type Logger, progressOf } from '../log/index.ts';
 import type { VerifyPolicy } from '../provenance/policy.ts';
 import { type Digest, parseReference, type Reference } from '../ref/index.ts';
 import {
@@ -181,7 +181,14 @@ async function buildDaemonless(
     epoch: hashedEpoch(req),
     base: image.base ? { name: image.base.ref.repo.toString(), digest: image.base.ref.digest } : 'scratch',
     platforms,
-    files: describeEntries(image.entries),
+    files: describeEntries(
+      image.entries,
+      progressOf(
+        log,
+        'Hashing',
+        image.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0),
+      ),
+    ),
     settings: { ...settings, labels: hashedLabels(req) },
   });
   log.info(`inputs-digest: ${inputs}`);

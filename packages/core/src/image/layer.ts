@@ -26,16 +26,25 @@ export async function writeLayer(
   entries: readonly LayerEntry[],
   mtime: number,
   file: string,
+  opts: {
+    /** Every compressed byte, in order, as it is made (see DeterministicGzip). */
+    tee?: (bytes: Buffer) => Promise<void>;
+    /** Bytes of file content read so far. */
+    progress?: (done: number) => void;
+  } = {},
 ): Promise<LayerFile> {
   const out = await fsp.open(file, 'w');
   try {
-    const gz = new DeterministicGzip(out);
+    const gz = new DeterministicGzip(out, opts.tee);
     const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    let read = 0;
     for (const e of entries) {
       await gz.write(tarHeader({ ...e, mtime: e.mtime ?? mtime }));
       if (e.type !== 'file') continue;
       await copyFile(e, gz, chunk);
       await gz.write(tarPadding(e.size));
+      read += e.size;
+      opts.progress?.(read);
     }
     await gz.write(tarEnd());
     return { ...(await gz.finish()), path: file };
@@ -79,8 +88,13 @@ export interface EntryDescription {
  * writer to check. Synchronous reads: for thousands of small files they are
  * several times faster than the promise API, and nothing else runs meanwhile.
  */
-export function describeEntries(entries: LayerEntry[]): EntryDescription[] {
+export function describeEntries(
+  entries: LayerEntry[],
+  /** Bytes hashed so far. */
+  progress?: (done: number) => void,
+): EntryDescription[] {
   const chunk = Buffer.allocUnsafe(READ_CHUNK);
+  let hashed = 0;
   return entries.map((e) => {
     if (e.type === 'dir') return { path: e.path, type: e.type, mode: e.mode };
     if (e.type !== 'file') return { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! };
@@ -93,6 +107,8 @@ export function describeEntries(entries: LayerEntry[]): EntryDescription[] {
       fs.closeSync(fd);
     }
     if (size !== e.size) throw changed(e, 'its size changed');
+    hashed += size;
+    progress?.(hashed);
     e.sha256 = sha256;
     return { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256 };
   });
