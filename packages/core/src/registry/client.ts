@@ -112,6 +112,22 @@ export class RegistryClient {
     return res.body;
   }
 
+  /**
+   * A blob read a piece at a time, never whole (a base layer can be hundreds
+   * of MB): hashed as it passes, resumed after a dropped connection, and the
+   * last piece held back unless the whole hashes to the digest.
+   */
+  async *readBlob(repo: Reference, digest: Digest, size: number): AsyncGenerator<Buffer> {
+    const reader = new BlobReader(this.t, repo, digest, size);
+    try {
+      const body = (await reader.slice(0, size)) as Exclude<Body, Buffer>;
+      for await (const piece of body.open()) yield piece as Buffer;
+      reader.finish();
+    } finally {
+      reader.close();
+    }
+  }
+
   async pushBlob(
     repo: Reference,
     data: Buffer,
