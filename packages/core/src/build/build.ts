@@ -182,7 +182,7 @@ async function buildDaemonless(
     epoch: hashedEpoch(req),
     base: image.base ? { name: image.base.ref.repo.toString(), digest: image.base.ref.digest } : 'scratch',
     platforms,
-    files: describeEntries(
+    files: await describeEntries(
       image.entries,
       progressOf(
         log,
