@@ -204,7 +204,9 @@ async function buildDaemonless(
   );
   if (hit && 'digest' in hit) return hit;
 
+  const assembling = performance.now();
   const built = await assembleImage(client, image, deps.tmpDir, log);
+  log.debug(`build timings: layer written and pushed ${Math.round(performance.now() - assembling)} ms`);
   await log.group('Tags', () =>
     pushTags(client, req.repo, built.manifest, [cacheTag(inputs), ...tagNames(req)], log),
   );
