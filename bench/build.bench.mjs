@@ -215,6 +215,17 @@ const rows = [
     'peak RSS (cold)',
   ],
 ];
+const coldBreakdown = [
+  [
+    'cold build of',
+    'wall',
+    'process start-up',
+    'reading + hashing',
+    'registry lookup',
+    'layer + push',
+    'rest',
+  ],
+];
 const breakdown = [
   [
     'cache hit of',
@@ -336,6 +347,8 @@ async function peer(name, times, run) {
 
 console.log('\nbuild + push, wall time (ms):');
 table(rows);
+console.log("\nwhere a cold build spends its time (ms, medians; from the build's debug timings):");
+table(coldBreakdown);
 console.log("\nwhere a cache hit spends its time (ms, medians; from the build's debug timings):");
 table(breakdown);
 console.log('\na cache hit with a cache policy (the image attested with a key; ms, medians):');
