@@ -1,14 +1,18 @@
 // anew's daemonless build + push against `buildah bud` + push and
 // `docker build` + push of the same content, for the sample site and a
 // generated 100 MiB tree of a few thousand files; a cache hit against a cold
-// build; the start-up time of every action bundle and the size of dist/.
+// build, where a hit's time goes, and what a cache policy adds to it; the
+// peak memory of building a 1 GiB tree; the start-up time of every action
+// bundle and the size of dist/.
 // Not a test: it prints figures (bench/README.md records them).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { newKeyPair, workflowEnv } from './keys.mjs';
 import {
+  MAXRSS_ENV,
   machine,
   median,
   requireDist,
@@ -50,10 +54,9 @@ function sampleSite() {
  * compresses to roughly 60% like a real mix of code, assets and binaries.
  * Deterministic: AES-CTR with a fixed key is the random source.
  */
-function generatedTree() {
+function generatedTree(mib = 100, count = 3000) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-tree-'));
-  const total = 100 * 2 ** 20;
-  const count = 3000;
+  const total = mib * 2 ** 20;
   const rnd = crypto.createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0));
   const random = (n) => rnd.update(Buffer.alloc(n));
   // Log-uniform sizes: relative weights 2^0 … 2^12.
@@ -81,7 +84,7 @@ function generatedTree() {
     fs.writeFileSync(file, buf);
   }
   return {
-    name: '100 MiB tree, 3000 files',
+    name: `${mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`} tree, ${count} files`,
     dir,
     inputs: { files: 'tree/:/data/' },
     dockerfile: 'FROM scratch\nCOPY tree/ /data/\n',
@@ -100,17 +103,46 @@ async function withRegistry(fn) {
   }
 }
 
-function anew(content, host, repo) {
-  const r = runBundle('build', {
-    image: `${host}/${repo}`,
-    context: content.dir,
-    'source-date-epoch': EPOCH,
-    base: 'scratch',
-    cache: 'true',
-    ...content.inputs,
-  });
+// One key and one workflow for every run: the hits with a cache policy need the cold image attested.
+const key = newKeyPair();
+const jobEnv = { ...workflowEnv(), RUNNER_DEBUG: '1', ...MAXRSS_ENV };
+
+function anew(content, host, repo, extra = {}) {
+  const r = runBundle(
+    'build',
+    {
+      image: `${host}/${repo}`,
+      context: content.dir,
+      'source-date-epoch': EPOCH,
+      base: 'scratch',
+      cache: 'true',
+      ...content.inputs,
+      ...extra,
+    },
+    jobEnv,
+  );
   if (r.code !== 0) throw new Error(`anew build failed:\n${r.log}`);
+  const t = /build timings: start-up (\d+) ms, inputs read and hashed (\d+) ms, cache lookup (\d+) ms/.exec(
+    r.log,
+  );
+  const a = /build timings: layer written and pushed (\d+) ms/.exec(r.log);
+  r.timings = t && {
+    startup: Number(t[1]),
+    hashing: Number(t[2]),
+    lookup: Number(t[3]),
+    assembly: a ? Number(a[1]) : 0,
+  };
   return r;
+}
+
+/** Attests as a later job would: the inputs-digest given, since this job's build record is not there. */
+function attest(image, inputsDigest) {
+  const r = runBundle(
+    'attest',
+    { image, 'signing-key': key.privatePem, 'inputs-digest': inputsDigest },
+    jobEnv,
+  );
+  if (r.code !== 0) throw new Error(`anew attest failed:\n${r.log}`);
 }
 
 function buildah(content, host) {
@@ -174,12 +206,38 @@ const rows = [
     'content',
     'anew cold',
     'anew cache hit',
+    'hit with policy',
     'buildah bud+push',
     'docker build+push',
     'anew/buildah',
     'anew/docker',
     'hit/cold',
+    'peak RSS (cold)',
   ],
+];
+const coldBreakdown = [
+  [
+    'cold build of',
+    'wall',
+    'process start-up',
+    'reading + hashing',
+    'registry lookup',
+    'layer + push',
+    'rest',
+  ],
+];
+const breakdown = [
+  [
+    'cache hit of',
+    'wall',
+    'process start-up',
+    'reading + hashing',
+    'registry lookup',
+    'rest (tags, outputs, exit)',
+  ],
+];
+const withPolicy = [
+  ['cache hit of', 'no policy', 'cache-public-key', 'policy adds', 'of which lookup + verify'],
 ];
 for (const make of [sampleSite, generatedTree]) {
   const content = make();
@@ -187,8 +245,13 @@ for (const make of [sampleSite, generatedTree]) {
     if (content.dockerfile) fs.writeFileSync(path.join(content.dir, 'Dockerfile'), content.dockerfile);
     const cold = [];
     const hit = [];
+    const policyHit = [];
+    const rss = [];
     const bah = [];
     const dkr = [];
+    const parts = [];
+    const coldParts = [];
+    const policyLookup = [];
     let digest;
     for (let i = 0; i < RUNS; i++) {
       await withRegistry(async (host) => {
@@ -200,12 +263,65 @@ for (const make of [sampleSite, generatedTree]) {
         digest = c.outputs.digest;
         cold.push(c.ms);
         hit.push(h.ms);
+        rss.push(c.maxRssMiB);
+        if (h.timings) parts.push({ wall: h.ms, ...h.timings });
+        if (c.timings) coldParts.push({ wall: c.ms, ...c.timings });
+        attest(c.outputs.image, c.outputs['inputs-digest']);
+        const p = anew(content, host, `anew/${i}`, { 'cache-public-key': key.publicPem });
+        if (p.outputs['cache-hit'] !== 'true') throw new Error(`the hit with a policy missed:\n${p.log}`);
+        policyHit.push(p.ms);
+        if (p.timings) policyLookup.push(p.timings.lookup);
       });
       await peer('buildah', bah, (host) => buildah(content, host));
       await peer('docker', dkr, (host) => dockerEngine(content, host));
     }
-    const [c, h, b, d] = [cold, hit, bah, dkr].map((xs) => (xs.length ? median(xs) : Number.NaN));
-    rows.push([content.name, ms(c), ms(h), ms(b), ms(d), ratio(c / b), ratio(c / d), ratio(h / c)]);
+    const [c, h, ph, b, d] = [cold, hit, policyHit, bah, dkr].map((xs) =>
+      xs.length ? median(xs) : Number.NaN,
+    );
+    rows.push([
+      content.name,
+      ms(c),
+      ms(h),
+      ms(ph),
+      ms(b),
+      ms(d),
+      ratio(c / b),
+      ratio(c / d),
+      ratio(h / c),
+      `${Math.round(Math.max(...rss))} MiB`,
+    ]);
+    if (coldParts.length) {
+      const m = (k) => median(coldParts.map((x) => x[k]));
+      const rest = m('wall') - m('startup') - m('hashing') - m('lookup') - m('assembly');
+      coldBreakdown.push([
+        content.name,
+        ms(m('wall')),
+        ms(m('startup')),
+        ms(m('hashing')),
+        ms(m('lookup')),
+        ms(m('assembly')),
+        ms(rest),
+      ]);
+    }
+    if (parts.length) {
+      const m = (k) => median(parts.map((x) => x[k]));
+      const rest = m('wall') - m('startup') - m('hashing') - m('lookup');
+      breakdown.push([
+        content.name,
+        ms(m('wall')),
+        ms(m('startup')),
+        ms(m('hashing')),
+        ms(m('lookup')),
+        ms(rest),
+      ]);
+    }
+    withPolicy.push([
+      content.name,
+      ms(h),
+      ms(ph),
+      `${ms(ph - h)} ms`,
+      policyLookup.length ? `${ms(median(policyLookup))} ms` : '—',
+    ]);
   } finally {
     fs.rmSync(content.dir, { recursive: true, force: true });
   }
@@ -231,6 +347,26 @@ async function peer(name, times, run) {
 
 console.log('\nbuild + push, wall time (ms):');
 table(rows);
+console.log("\nwhere a cold build spends its time (ms, medians; from the build's debug timings):");
+table(coldBreakdown);
+console.log("\nwhere a cache hit spends its time (ms, medians; from the build's debug timings):");
+table(breakdown);
+console.log('\na cache hit with a cache policy (the image attested with a key; ms, medians):');
+table(withPolicy);
+
+// Peak memory of a cold build and push of a large tree (ANEW_BENCH_LARGE_MIB, default 1024; 0 skips).
+const LARGE = Number(process.env.ANEW_BENCH_LARGE_MIB ?? 1024);
+if (LARGE > 0) {
+  const content = generatedTree(LARGE, 2000);
+  try {
+    const r = await withRegistry(async (host) => anew(content, host, 'anew/large'));
+    console.log(
+      `\n${content.name}: cold build and push ${ms(r.ms)} ms, peak RSS ${Math.round(r.maxRssMiB)} MiB`,
+    );
+  } finally {
+    fs.rmSync(content.dir, { recursive: true, force: true });
+  }
+}
 
 // Start-up: each bundle with no inputs fails at once on the missing "image" / "environment";
 // that is the time to load the shared bundle and reach the action's code.
@@ -248,21 +384,24 @@ const runtimes = [
   ['Node 20 (this machine)', process.execPath],
   ...(fs.existsSync(node24) ? [['Node 24', node24]] : []),
 ];
-const startRows = [['bundle', ...runtimes.map(([label]) => `${label}, ms (median of 7)`)]];
-const startup = (node, args) =>
-  median(
-    Array.from({ length: 7 }, () => {
+// Round-robin: each round starts every bundle once, so a burst of load from other work on a shared
+// machine lands on all of them alike rather than on whichever bundle was being measured.
+const ROUNDS = 9;
+const subjects = [
+  ['node -e "" (for reference)', ['-e', '']],
+  ...names.map((name) => [name, [path.join(root, 'dist', name, 'index.cjs')]]),
+];
+const samples = new Map(subjects.map(([label]) => [label, runtimes.map(() => [])]));
+for (let round = 0; round < ROUNDS; round++)
+  for (const [label, args] of subjects)
+    for (const [r, [, node]] of runtimes.entries()) {
       const start = process.hrtime.bigint();
       spawnSync(node, args, { env: { ...empty, GITHUB_OUTPUT: '/dev/null' }, stdio: 'ignore' });
-      return Number(process.hrtime.bigint() - start) / 1e6;
-    }),
-  );
-startRows.push(['node -e "" (for reference)', ...runtimes.map(([, node]) => ms(startup(node, ['-e', ''])))]);
-for (const name of names) {
-  const main = path.join(root, 'dist', name, 'index.cjs');
-  startRows.push([name, ...runtimes.map(([, node]) => ms(startup(node, [main])))]);
-}
-console.log('\nstart-up of the action bundles:');
+      samples.get(label)[r].push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+const startRows = [['bundle', ...runtimes.map(([label]) => `${label}, ms (median of ${ROUNDS})`)]];
+for (const [label] of subjects) startRows.push([label, ...samples.get(label).map((xs) => ms(median(xs)))]);
+console.log('\nstart-up of the action bundles (no inputs: each fails at once on its first required input):');
 table(startRows);
 const distBytes = fs
   .readdirSync(path.join(root, 'dist'), { recursive: true })

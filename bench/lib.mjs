@@ -84,8 +84,13 @@ export function runBundle(name, inputs, extraEnv = {}) {
   const text = fs.readFileSync(env.GITHUB_OUTPUT, 'utf8');
   for (const m of text.matchAll(/^([\w-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1]] = m[3];
   fs.rmSync(tmp, { recursive: true, force: true });
-  return { code: r.status, ms, outputs, log: `${r.stdout}${r.stderr}` };
+  const log = `${r.stdout}${r.stderr}`;
+  const rss = /anew-bench-maxrss-kib (\d+)/.exec(log);
+  return { code: r.status, ms, outputs, log, maxRssMiB: rss ? Number(rss[1]) / 1024 : undefined };
 }
+
+/** Environment that makes a bundle print its peak memory on exit (read by runBundle). */
+export const MAXRSS_ENV = { NODE_OPTIONS: `--require ${path.join(root, 'bench/maxrss.cjs')}` };
 
 /** Wall time of a command in ms; throws with its output when it fails. */
 export function timed(cmd, args, opts = {}) {

@@ -96,6 +96,7 @@ describe('Dockerfile build through the Docker engine', () => {
     expect(sha256(skopeoRaw(first.outputs['image']!))).toBe(first.outputs['digest']);
     expect(sha256(skopeoRaw(`${image()}:v1`))).toBe(first.outputs['digest']);
     expect(first.outputs['cache-hit']).toBe('false');
+    expect(first.log).toContain('Not looking for a cached image: "cache" is off');
     expect(first.outputs['tags']).toBe(`${image()}:v1`);
   });
 
@@ -154,6 +155,8 @@ describe('Dockerfile build through the Docker engine', () => {
       {
         image: `${proxy.host}/dockerfile/web`,
         context,
+        // Opt-in for Dockerfile builds: the inputs-digest cannot see what RUN or ADD fetch.
+        cache: 'true',
         'source-date-epoch': '1700000000',
         labels: 'org.example.kind=sample',
       },

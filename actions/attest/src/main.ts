@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import * as core from '@actions/core';
 import type { ActionDefinition, InputReader } from '@anew/action';
 import { readBuildRecord } from '@anew/core/build';
 import { UserError } from '@anew/core/errors';
 import { runContextFromEnv } from '@anew/core/github';
-import { attestImage, loadSigningKey, type SigningKey, type SigningMethod } from '@anew/core/provenance';
+import type { SigningMethod } from '@anew/core/provenance';
+// Only the key reader at start-up: Sigstore, the HTTP client and Octokit load when main signs.
+import { loadSigningKey, type SigningKey } from '@anew/core/provenance/keys';
 import { type Digest, type Reference, shortDigest } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
-import { storeGithubAttestation } from './github-attestation.ts';
 import { spec } from './spec.ts';
 
 export interface AttestInputs {
@@ -79,6 +79,7 @@ export function parse(r: InputReader): AttestInputs {
 /** The job's OIDC token for Sigstore; its failures are the workflow's to fix. */
 async function jobToken(): Promise<string> {
   try {
+    const core = await import('@actions/core');
     return await core.getIDToken('sigstore');
   } catch (e) {
     throw new UserError(
@@ -94,6 +95,10 @@ const action: ActionDefinition<AttestInputs, AttestOutputs> = {
   async main(inputs, { log, summary, jobDir }) {
     const { image } = inputs;
     const recorded = readBuildRecord(jobDir, image.digest);
+    if (recorded.reused)
+      log.info(
+        `build reused ${image.digest} from its cache: the provenance says so, and names ${recorded.reused.builtBy ?? 'no run'} as the one that built it`,
+      );
     const signing: SigningMethod = inputs.signingKey
       ? { kind: 'key', key: inputs.signingKey }
       : {
@@ -107,6 +112,7 @@ const action: ActionDefinition<AttestInputs, AttestOutputs> = {
       log,
       credentials: inputs.credential ? { [image.registry]: inputs.credential } : undefined,
     });
+    const { attestImage } = await import('@anew/core/provenance');
     const result = await attestImage(
       client,
       {
@@ -115,6 +121,7 @@ const action: ActionDefinition<AttestInputs, AttestOutputs> = {
         run: runContextFromEnv(),
         inputsDigest: inputs.inputsDigest ?? recorded.inputsDigest,
         baseDigest: inputs.baseDigest ?? recorded.baseDigest,
+        reused: recorded.reused && { invocationId: recorded.reused.builtBy },
         startedOn: recorded.startedOn ?? inputs.startedOn,
         finishedOn: recorded.finishedOn,
         push: inputs.push,
@@ -130,6 +137,7 @@ const action: ActionDefinition<AttestInputs, AttestOutputs> = {
     let githubId: string | undefined;
     // Also when the registry had it already: a re-run after GitHub refused must still store it there.
     if (inputs.githubAttestation) {
+      const { storeGithubAttestation } = await import('./github-attestation.ts');
       githubId = await log.group('GitHub attestation', () =>
         // Only the input asks for this write, so a refusal fails the step.
         storeGithubAttestation(JSON.parse(result.bundle.toString('utf8')), inputs.githubToken!, log, {
@@ -146,6 +154,7 @@ const action: ActionDefinition<AttestInputs, AttestOutputs> = {
         signing.kind === 'key' ? `with key ${inputs.signingKey!.hint.slice(0, 16)}…` : 'keyless (Sigstore)',
       )
       .row('Builder', result.statement.predicate?.runDetails?.builder?.id)
+      .row('Reused, built by', recorded.reused && (recorded.reused.builtBy ?? 'unknown'))
       .row('Attestation', top.attestationDigest)
       .row('GitHub attestation', githubId);
     for (const m of result.manifests.slice(1))

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ActionContext, ActionDefinition, InputReader } from '@anew/action';
+import { readVerifyPolicy } from '@anew/action/policy';
 import {
   type BuildPlan,
   type BuildRequest,
@@ -76,7 +77,9 @@ export function parse(r: InputReader): BuildInputs {
       repo,
       context: r.str('context') || '.',
       tags: parseTags(r.list('tags'), repo, r.name('tags')),
-      cache: r.bool('cache'),
+      // Default in code: on for files (the inputs-digest sees every byte), off for a Dockerfile (it cannot see the network).
+      cache: r.given('cache') ? r.bool('cache') : daemonless,
+      cachePolicy: cachePolicyOf(r),
       platforms:
         platforms.length > 0
           ? [...new Set(platforms)].map((p) => parsePlatform(p, r.name('platforms')))
@@ -108,6 +111,18 @@ export function parse(r: InputReader): BuildInputs {
       epoch === undefined ? undefined : parseSourceDateEpoch(epoch, r.name('source-date-epoch')),
     credential,
   };
+}
+
+/** The cache's trust policy, when one of its signers is given: the verify policy's reader, under `cache-` names. */
+function cachePolicyOf(r: InputReader): BuildRequest['cachePolicy'] {
+  const keyless = r.given('cache-certificate-identity-regexp');
+  if (!keyless && r.given('cache-certificate-oidc-issuer'))
+    throw new UserError(
+      `${r.name('cache-certificate-oidc-issuer')} is set without ${r.name('cache-certificate-identity-regexp')}`,
+      'Give the identity the certificate must carry too, or use cache-public-key for key-signed provenance',
+    );
+  if (!keyless && !r.given('cache-public-key')) return undefined;
+  return readVerifyPolicy(r, 'cache-');
 }
 
 /** The image's user: a name or uid, with an optional group (name or gid). */
@@ -165,6 +180,7 @@ const action: ActionDefinition<BuildInputs, BuildOutputs> = {
       baseDigest: r.baseDigest,
       startedOn,
       finishedOn: new Date(),
+      reused: r.reused,
     });
     summary.title = `anew/build: ${inputs.request.repo.name}@${shortDigest(r.digest)}`;
     summary
@@ -174,6 +190,8 @@ const action: ActionDefinition<BuildInputs, BuildOutputs> = {
       .row('Layers', r.layers)
       .row('Platforms', r.platforms.join(', '))
       .row('Cache hit', r.cacheHit)
+      .row('Reused, built by', r.reused && (r.reused.builtBy ?? 'unknown (no cache policy verified it)'))
+      .row('Cache refused', r.cacheRefused)
       .row('Inputs digest', r.inputsDigest)
       .row('Base digest', r.baseDigest)
       .row('Tags', r.tags.join(' '))

@@ -80,10 +80,25 @@ export const spec = {
     },
     cache: {
       description:
-        'Look up an image built from the same inputs (recorded as the tag anew-inputs-<hex>) and reuse it without building or uploading. "false" always builds; the result is still recorded.',
-      default: 'true',
+        'Look up an image built from the same inputs (recorded as the tag anew-inputs-<hex>) and reuse it without building or uploading; "false" always builds, and the result is still recorded. Default: true for daemonless builds ("files"), false for Dockerfile builds, whose RUN, ADD and COPY --from can fetch what the inputs-digest cannot see.',
       boolean: true,
-      group: 'Image',
+      group: 'Cache',
+    },
+    'cache-public-key': {
+      description:
+        'PEM public key (inline or a file path): reuse a cached image only when it carries provenance signed with this key for the same inputs-digest; otherwise rebuild and say why. Without a cache policy, whatever the cache tag points at is reused.',
+      multiline: true,
+      group: 'Cache',
+    },
+    'cache-certificate-identity-regexp': {
+      description:
+        'Keyless cache policy: reuse a cached image only when its provenance is signed by a Sigstore certificate whose whole identity matches this regular expression, for the same inputs-digest.',
+      group: 'Cache',
+    },
+    'cache-certificate-oidc-issuer': {
+      description:
+        "OIDC issuer of the certificate the keyless cache policy requires. Default: GitHub Actions' (https://token.actions.githubusercontent.com).",
+      group: 'Cache',
     },
     ...registryInputs,
   },

@@ -1,9 +1,8 @@
-import * as core from '@actions/core';
-import { actionsLogger } from '@anew/action';
+import { actionsLogger, getState } from '@anew/action';
 import { DEFAULT_SETTINGS, type Settings } from '@anew/core/config';
 import { errorMessage } from '@anew/core/errors';
 import { SecretMasker } from '@anew/core/log';
-import { infraFor, removeUnflipped } from '@anew/core/release';
+import { removeUnflipped, withInfra } from '@anew/core/release';
 
 /** The state key main saves under: what the post step needs, since inputs are not reliably there. */
 export const POST_STATE = 'anew-deploy';
@@ -25,15 +24,16 @@ export interface PostState {
  */
 export async function post(): Promise<void> {
   const log = actionsLogger(new SecretMasker());
-  const raw = core.getState(POST_STATE);
+  const raw = getState(POST_STATE);
   if (!raw) {
     log.info('anew/deploy (cancelled): this job started no release; nothing to remove');
     return;
   }
   try {
     const state = JSON.parse(raw) as PostState;
-    const infra = infraFor({ ...DEFAULT_SETTINGS, ...state.settings }, log);
-    const res = await removeUnflipped(infra, state);
+    const res = await withInfra({ ...DEFAULT_SETTINGS, ...state.settings }, log, (infra) =>
+      removeUnflipped(infra, state),
+    );
     if (res.reason) log.info(`anew/deploy (cancelled): ${res.reason}; left as it is`);
     else
       log.info(

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ActionDefinition, InputReader } from '@anew/action';
 import { readVerifyPolicy } from '@anew/action/policy';
-import { type VerifyPolicy, verifyImage } from '@anew/core/provenance';
+import type { VerifyPolicy } from '@anew/core/provenance/policy';
 import { type Digest, type Reference, shortDigest } from '@anew/core/ref';
 import { type Credential, RegistryClient } from '@anew/core/registry';
 import { spec } from './spec.ts';
@@ -32,6 +32,8 @@ const action: ActionDefinition<Inputs, { verified: boolean; 'predicate-path': st
       log,
       credentials: credential ? { [image.registry]: credential } : undefined,
     });
+    // Sigstore loads here, not at start-up: a step that fails on its inputs never needs it.
+    const { verifyImage } = await import('@anew/core/provenance');
     const result = await verifyImage(client, image, policy, log, { cacheDir: path.dirname(jobDir) });
     fs.mkdirSync(jobDir, { recursive: true });
     const predicatePath = path.join(

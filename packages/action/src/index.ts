@@ -29,3 +29,4 @@ export {
   settingGroup,
   settingInputs,
 } from './spec.ts';
+export { getState } from './workflow-commands.ts';

@@ -1,26 +1,26 @@
 import os from 'node:os';
 import path from 'node:path';
-import * as core from '@actions/core';
 import { errorMessage, isUserError } from '@anew/core/errors';
 import { type Logger, oneLine, SecretMasker } from '@anew/core/log';
 import { InputReader, type InputSource, type RawInputs, runnerInputs, runnerSource } from './reader.ts';
 import type { ActionSpec } from './spec.ts';
+import * as core from './workflow-commands.ts';
 
 /**
- * The logger the core sees inside an action: @actions/core underneath. A
- * message never starts a line of its own (core.info prints it raw, and the
+ * The logger the core sees inside an action: workflow commands underneath. A
+ * message never starts a line of its own (info prints it raw, and the
  * runner reads a line starting with `::` as a workflow command); the other
- * levels are workflow commands whose value @actions/core escapes itself.
+ * levels are workflow commands whose value is escaped.
  */
 export function actionsLogger(secrets: SecretMasker): Logger {
   return {
-    debug: (m) => core.debug(m),
+    debug: (m) => core.issue('debug', m),
     info: (m) => core.info(oneLine(m)),
-    warning: (m) => core.warning(m),
-    error: (m) => core.error(m),
+    warning: (m) => core.issue('warning', m),
+    error: (m) => core.issue('error', m),
     group: (name, fn) => core.group(oneLine(name), fn),
     setSecret: (s) => {
-      core.setSecret(s);
+      core.issue('add-mask', s);
       secrets.add(s);
     },
   };
@@ -138,18 +138,15 @@ async function writeSummary(
   if (!process.env['GITHUB_STEP_SUMMARY']) return;
   if (s.rows.length === 0 && s.notes.length === 0 && failure === undefined) return;
   const text = (v: string) => escapeHtml(secrets.mask(v));
-  const sum = core.summary.addHeading(text(s.title ?? `anew/${name}`), 3);
+  // The HTML @actions/core's summary writes: a heading, a two-column table, paragraphs.
+  let html = `<h3>${text(s.title ?? `anew/${name}`)}</h3>\n`;
   if (s.rows.length > 0)
-    sum.addTable([
-      [
-        { data: 'What', header: true },
-        { data: 'Value', header: true },
-      ],
-      ...s.rows.map(([k, v]) => [text(k), `<code>${text(v)}</code>`]),
-    ]);
-  for (const n of s.notes) sum.addRaw(`<p>${text(n)}</p>`, true);
-  if (failure !== undefined) sum.addRaw(`<p><b>Failed:</b> ${text(errorMessage(failure))}</p>`, true);
-  await sum.write();
+    html += `<table><tr><th>What</th><th>Value</th></tr>${s.rows
+      .map(([k, v]) => `<tr><td>${text(k)}</td><td><code>${text(v)}</code></td></tr>`)
+      .join('')}</table>\n`;
+  for (const n of s.notes) html += `<p>${text(n)}</p>\n`;
+  if (failure !== undefined) html += `<p><b>Failed:</b> ${text(errorMessage(failure))}</p>\n`;
+  core.appendSummary(html);
 }
 
 function escapeHtml(s: string): string {

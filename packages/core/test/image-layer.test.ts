@@ -118,12 +118,14 @@ describe('deterministic layers', () => {
     const dir = tmp();
     makeContext(dir, { mtime: 1000, umask: 0o022 });
     const { entries } = await layerOf(dir);
-    const before = JSON.stringify(describeEntries(entries));
+    const before = JSON.stringify(await describeEntries(entries));
     fs.writeFileSync(path.join(dir, 'site/index.html'), '<h1>hello!</h1>\n');
-    const after = JSON.stringify(describeEntries(collectEntries(dir, parseFileMappings(LINES))));
+    const after = JSON.stringify(await describeEntries(collectEntries(dir, parseFileMappings(LINES))));
     expect(after).not.toBe(before);
     fs.chmodSync(path.join(dir, 'site/index.html'), 0o755);
-    expect(JSON.stringify(describeEntries(collectEntries(dir, parseFileMappings(LINES))))).not.toBe(after);
+    expect(JSON.stringify(await describeEntries(collectEntries(dir, parseFileMappings(LINES))))).not.toBe(
+      after,
+    );
   });
 });
 

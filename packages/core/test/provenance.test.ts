@@ -107,6 +107,29 @@ describe('SLSA v1 provenance statement', () => {
       finishedOn: '2026-01-01T00:01:00.000Z',
     });
   });
+  it('says when the build reused a cached image, naming the run that built it when known', () => {
+    expect(statement().predicate.buildDefinition.internalParameters.anew.reused).toBeUndefined();
+    const base = {
+      subjects: [{ name: 'registry.example/org/app', digest: DIGEST }],
+      run,
+      finishedOn: new Date(),
+    };
+    const known = buildProvenanceStatement({
+      ...base,
+      inputsDigest: `sha256:${'2'.repeat(64)}`,
+      reused: { invocationId: 'https://github.com/org/app/actions/runs/7/attempts/1' },
+    });
+    expect(known.predicate.buildDefinition.internalParameters.anew).toEqual({
+      inputsDigest: `sha256:${'2'.repeat(64)}`,
+      reused: { invocationId: 'https://github.com/org/app/actions/runs/7/attempts/1' },
+    });
+    // This run's own id stays where it was: the statement is about this run, which reused.
+    expect(known.predicate.runDetails.metadata.invocationId).toBe(
+      'https://github.com/org/app/actions/runs/42/attempts/2',
+    );
+    const unknown = buildProvenanceStatement({ ...base, reused: {} });
+    expect(unknown.predicate.buildDefinition.internalParameters.anew).toEqual({ reused: {} });
+  });
   it('refuses to guess the builder outside a workflow', () => {
     expect(() =>
       buildProvenanceStatement({

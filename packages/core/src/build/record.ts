@@ -14,6 +14,12 @@ export interface BuildRecord {
   baseDigest?: Digest;
   startedOn?: Date;
   finishedOn?: Date;
+  /**
+   * The image was found under the cache tag, not built in this run; `builtBy`
+   * is the invocation id of the run that built it, when a cache policy
+   * verified its provenance (unknown otherwise).
+   */
+  reused?: { builtBy?: string };
 }
 
 function recordFile(dir: string, digest: Digest): string {
@@ -22,11 +28,12 @@ function recordFile(dir: string, digest: Digest): string {
 
 export function writeBuildRecord(dir: string, digest: Digest, r: BuildRecord): void {
   fs.mkdirSync(dir, { recursive: true });
-  const body: Record<string, string> = {};
+  const body: Record<string, unknown> = {};
   if (r.inputsDigest) body['inputsDigest'] = r.inputsDigest;
   if (r.baseDigest) body['baseDigest'] = r.baseDigest;
   if (r.startedOn) body['startedOn'] = r.startedOn.toISOString();
   if (r.finishedOn) body['finishedOn'] = r.finishedOn.toISOString();
+  if (r.reused) body['reused'] = r.reused.builtBy ? { builtBy: r.reused.builtBy } : {};
   fs.writeFileSync(recordFile(dir, digest), `${JSON.stringify(body)}\n`);
 }
 
@@ -50,7 +57,19 @@ export function readBuildRecord(dir: string, digest: Digest): BuildRecord {
     baseDigest: digestOf('baseDigest'),
     startedOn: time(json['startedOn'], `startedOn in ${file}`),
     finishedOn: time(json['finishedOn'], `finishedOn in ${file}`),
+    reused: reusedOf(json['reused'], file),
   };
+}
+
+function reusedOf(value: unknown, file: string): BuildRecord['reused'] {
+  if (value === undefined) return undefined;
+  const builtBy = (value as { builtBy?: unknown } | null)?.builtBy;
+  if (typeof value !== 'object' || value === null || (builtBy !== undefined && typeof builtBy !== 'string'))
+    throw new UserError(
+      `reused in ${file} is ${JSON.stringify(value)}, not {"builtBy"?: string}`,
+      'Run build again',
+    );
+  return builtBy ? { builtBy } : {};
 }
 
 function time(value: unknown, what: string): Date | undefined {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../log/index.ts';
+import { type Logger, progressOf } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import { type Descriptor, type Manifest, MediaType, type RegistryClient, sha256 } from '../registry/index.ts';
 import type { BasePlatform, ResolvedBase } from './base.ts';
@@ -56,7 +56,19 @@ interface Target {
   platform: Platform;
   base: BasePlatform | undefined;
   layer: LayerFile;
+  /** The layer went to the registry while it was written. */
+  streamed: boolean;
 }
+
+/**
+ * Layers with more content than this are uploaded while they are compressed
+ * (one 8 MiB chunk after another); smaller ones go in one request once
+ * written, which costs fewer round trips than it would save.
+ */
+const STREAM_FROM = 8 * 1024 * 1024;
+
+/** How many base layers are copied from another registry at once; each copy holds a chunk or two. */
+const BASE_COPIES = 3;
 
 /**
  * Writes our layer, then for every platform a config and a manifest on top
@@ -74,9 +86,11 @@ export async function assembleImage(
   log: Logger,
 ): Promise<BuiltImage> {
   const written: LayerFile[] = [];
+  // The base's layers start copying at once, beside reading the base and writing our layer.
+  const baseCopies = copyBaseLayers(client, plan, log);
   try {
     const targets = await log.group('Layer', () => writeLayers(client, plan, tmpDir, written, log));
-    return await log.group('Push', () => pushImage(client, plan, targets, log));
+    return await log.group('Push', () => pushImage(client, plan, targets, baseCopies, log));
   } finally {
     for (const l of written) fs.rmSync(l.path, { force: true });
   }
@@ -112,41 +126,91 @@ async function writeLayers(
     );
     const key = JSON.stringify(placed.map(({ source: _s, context: _c, dev: _d, ino: _i, ...e }) => e));
     let layer = byPlacement.get(key);
+    let streamed = false;
     if (!layer) {
-      layer = await writeLayer(placed, plan.epoch, path.join(tmpDir, `layer-${byPlacement.size}.tar.gz`));
+      const content = placed.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+      const stream = content >= STREAM_FROM ? client.streamBlob(plan.repo.repo) : undefined;
+      const reading = progressOf(log, stream ? 'Compressing and uploading' : 'Compressing', content);
+      layer = await writeLayer(placed, plan.epoch, path.join(tmpDir, `layer-${byPlacement.size}.tar.gz`), {
+        tee: stream && ((bytes) => stream.write(bytes)),
+        progress: reading,
+      });
       written.push(layer);
       byPlacement.set(key, layer);
       log.info(
         `${placed.length} entries, ${layer.uncompressedSize} bytes, ${layer.size} compressed: ${layer.digest}`,
       );
+      if (stream) {
+        streamed = await stream.commit(layer.digest);
+        if (streamed) log.info(`Uploaded ${layer.digest} while compressing it`);
+        else log.debug(`assembleImage: the upload made while compressing failed: ${stream.failed?.message}`);
+      }
     }
-    targets.push({ platform: platforms[i]!, base, layer });
+    targets.push({ platform: platforms[i]!, base, layer, streamed });
   }
   return targets;
+}
+
+/**
+ * Starts copying every base layer the image names into the destination
+ * (present, mounted, or streamed across registries), a few at a time; each
+ * is awaited before the manifest that names it.
+ */
+function copyBaseLayers(
+  client: RegistryClient,
+  plan: ImagePlan,
+  log: Logger,
+): { copies: Map<string, Promise<void>>; uploaded: () => number } {
+  const copies = new Map<string, Promise<void>>();
+  let uploaded = 0;
+  if (!plan.base) return { copies, uploaded: () => 0 };
+  const slots: Promise<void>[] = Array.from({ length: BASE_COPIES }, () => Promise.resolve());
+  let next = 0;
+  for (const p of plan.base.platforms) {
+    for (const d of (p.manifestJson.layers ?? []) as Descriptor[]) {
+      if (copies.has(d.digest)) continue;
+      const slot = next++ % BASE_COPIES;
+      const copy = background(
+        slots[slot]!.then(() =>
+          copyBaseBlob(client, plan.base!.ref, plan.repo.repo, d).then((up) => {
+            if (up) uploaded++;
+            log.debug(`assembleImage: base layer ${d.digest} ${up ? 'copied' : 'present or mounted'}`);
+          }),
+        ),
+      );
+      slots[slot] = copy.catch(() => {});
+      copies.set(d.digest, copy);
+    }
+  }
+  return { copies, uploaded: () => uploaded };
 }
 
 async function pushImage(
   client: RegistryClient,
   plan: ImagePlan,
   targets: Target[],
+  base: ReturnType<typeof copyBaseLayers>,
   log: Logger,
 ): Promise<BuiltImage> {
   const repo = plan.repo.repo;
   let uploadedBlobs = 0;
   const layerPushes = new Map<string, Promise<void>>();
-  for (const { layer } of targets)
+  for (const { layer, streamed } of targets)
     if (!layerPushes.has(layer.digest))
       layerPushes.set(
         layer.digest,
-        background(
-          client
-            .pushBlobFile(repo, layer.path, layer.digest, layer.size)
-            .then((r) => void (r.uploaded && uploadedBlobs++)),
-        ),
+        streamed
+          ? Promise.resolve(void uploadedBlobs++)
+          : background(
+              client
+                .pushBlobFile(repo, layer.path, layer.digest, layer.size, {
+                  progress: progressOf(log, 'Uploading the layer', layer.size),
+                })
+                .then((r) => void (r.uploaded && uploadedBlobs++)),
+            ),
       );
 
-  const baseLayersPushed = new Map<string, Promise<void>>();
-  let baseCopies: Promise<void> = Promise.resolve();
+  const baseLayersPushed = base.copies;
   const manifests: BuiltImage['manifests'] = [];
   const descriptors: Descriptor[] = [];
   let size = 0;
@@ -156,17 +220,6 @@ async function pushImage(
       ...d,
       mediaType: LAYER_TYPES[d.mediaType] ?? d.mediaType,
     }));
-    for (const d of baseLayers) {
-      if (baseLayersPushed.has(d.digest)) continue;
-      // One base layer at a time (beside our own upload): a copy from another registry holds the
-      // layer in memory, and a base's layers can be hundreds of MB together.
-      baseCopies = background(
-        baseCopies.then(() =>
-          copyBaseBlob(client, plan.base!.ref, repo, d).then((up) => void (up && uploadedBlobs++)),
-        ),
-      );
-      baseLayersPushed.set(d.digest, baseCopies);
-    }
     const config = buildConfig({
       base: t.base?.config,
       platform: t.platform,
@@ -234,7 +287,7 @@ async function pushImage(
       size: targets[0]!.layer.size,
       diffId: targets[0]!.layer.diffId,
     },
-    uploadedBlobs,
+    uploadedBlobs: uploadedBlobs + base.uploaded(),
   };
 }
 

@@ -1,4 +1,5 @@
-import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { UserError } from '../errors/index.ts';
 import type { Reference } from '../ref/index.ts';
@@ -19,48 +20,51 @@ export async function readBaseTree(
   layers: readonly Descriptor[],
 ): Promise<BaseTree> {
   const tree: BaseTree = new Map();
-  // The next layer downloads while this one is read; one ahead only, so that no more than two
-  // compressed layers are in memory at once.
-  const fetchLayer = (i: number) => {
-    const p = layers[i] ? client.getBlob(repo, layers[i]!.digest, layers[i]!.size) : undefined;
-    // Awaited in its turn; marked handled now, so a failure while this one is read is no crash.
-    p?.catch(() => {});
-    return p;
-  };
-  let next = fetchLayer(0);
-  for (const [i, d] of layers.entries()) {
-    const bytes = (await next)!;
-    next = fetchLayer(i + 1);
+  // Streamed, one layer at a time: only headers are kept, so memory does not grow with the base.
+  for (const d of layers) {
     const entries: TarEntry[] = [];
-    await untar(bytes, d, (e) => entries.push(e));
+    await untar(client.readBlob(repo, d.digest, d.size), d, (e) => entries.push(e));
     applyLayer(tree, entries);
   }
   return tree;
 }
 
-async function untar(bytes: Buffer, d: Descriptor, onEntry: (e: TarEntry) => void): Promise<void> {
+async function untar(
+  pieces: AsyncIterable<Buffer>,
+  d: Descriptor,
+  onEntry: (e: TarEntry) => void,
+): Promise<void> {
   const reader = new TarHeaderReader(onEntry);
-  const magic = bytes.subarray(0, 4).toString('hex');
-  let stream: zlib.Gunzip | undefined;
-  if (magic.startsWith('1f8b')) stream = zlib.createGunzip();
-  else if (magic === '28b52ffd') {
-    // biome-ignore lint/suspicious/noExplicitAny: zstd is in Node's zlib from 22.15 on, not in the types of 20
-    const createZstd = (zlib as any).createZstdDecompress as (() => zlib.Gunzip) | undefined;
-    if (!createZstd)
-      throw new UserError(
-        `the base layer ${d.digest} is compressed with zstd, which this Node.js (${process.version}) cannot read`,
-        'Use a base with gzip layers, or run on Node.js 22.15 or later',
-      );
-    stream = createZstd();
-  }
+  const it = pieces[Symbol.asyncIterator]();
+  const head = await it.next();
+  if (head.done) return;
+  const all = (async function* () {
+    yield head.value;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  })();
+  const stream = decompressor(head.value.subarray(0, 4).toString('hex'), d);
   if (!stream) {
-    reader.push(bytes);
+    for await (const piece of all) reader.push(piece);
     return;
   }
-  stream.on('data', (c: Buffer) => reader.push(c));
-  const done = once(stream, 'end');
-  stream.end(bytes);
-  await done;
+  // A pipeline: backpressure from the decompressor, and its errors (a corrupt layer) fail the read.
+  await pipeline(Readable.from(all), stream, async (out: AsyncIterable<Buffer>) => {
+    for await (const c of out) reader.push(c);
+  });
+}
+
+/** The decompressor a layer's first bytes call for; undefined for a plain tar. */
+function decompressor(magic: string, d: Descriptor): zlib.Gunzip | undefined {
+  if (magic.startsWith('1f8b')) return zlib.createGunzip();
+  if (magic !== '28b52ffd') return undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: zstd is in Node's zlib from 22.15 on, not in the types of 20
+  const createZstd = (zlib as any).createZstdDecompress as (() => zlib.Gunzip) | undefined;
+  if (!createZstd)
+    throw new UserError(
+      `the base layer ${d.digest} is compressed with zstd, which this Node.js (${process.version}) cannot read`,
+      'Use a base with gzip layers, or run on Node.js 22.15 or later',
+    );
+  return createZstd();
 }
 
 function dropBelow(tree: BaseTree, dir: string): void {

@@ -60,7 +60,11 @@ export class DeterministicGzip {
   private readonly concurrency = os.availableParallelism() + 2;
   private started = false;
 
-  constructor(private readonly out: FileHandle) {}
+  constructor(
+    private readonly out: FileHandle,
+    /** Also handed every compressed byte, in order, after it is written (an upload made while compressing). */
+    private readonly tee?: (bytes: Buffer) => Promise<void>,
+  ) {}
 
   async write(chunk: Buffer): Promise<void> {
     if (!this.started) {
@@ -116,5 +120,6 @@ export class DeterministicGzip {
       const { bytesWritten } = await this.out.write(bytes, written, bytes.length - written);
       written += bytesWritten;
     }
+    await this.tee?.(bytes);
   }
 }

@@ -1,8 +1,10 @@
 import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import type { LayerEntry } from './files.ts';
 import { DeterministicGzip, type GzipResult } from './gzip.ts';
+import { HashPool } from './hash-pool.ts';
 import { changed, openChecked } from './open-checked.ts';
 import { tarEnd, tarHeader, tarPadding } from './tar.ts';
 
@@ -26,16 +28,25 @@ export async function writeLayer(
   entries: readonly LayerEntry[],
   mtime: number,
   file: string,
+  opts: {
+    /** Every compressed byte, in order, as it is made (see DeterministicGzip). */
+    tee?: (bytes: Buffer) => Promise<void>;
+    /** Bytes of file content read so far. */
+    progress?: (done: number) => void;
+  } = {},
 ): Promise<LayerFile> {
   const out = await fsp.open(file, 'w');
   try {
-    const gz = new DeterministicGzip(out);
+    const gz = new DeterministicGzip(out, opts.tee);
     const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    let read = 0;
     for (const e of entries) {
       await gz.write(tarHeader({ ...e, mtime: e.mtime ?? mtime }));
       if (e.type !== 'file') continue;
       await copyFile(e, gz, chunk);
       await gz.write(tarPadding(e.size));
+      read += e.size;
+      opts.progress?.(read);
     }
     await gz.write(tarEnd());
     return { ...(await gz.finish()), path: file };
@@ -76,27 +87,69 @@ export interface EntryDescription {
 /**
  * Every entry with the sha256 of its content: what the inputs-digest is
  * computed from. Each file's hash is also kept on its entry, for the layer
- * writer to check. Synchronous reads: for thousands of small files they are
- * several times faster than the promise API, and nothing else runs meanwhile.
+ * writer to check. Synchronous reads for a small context: for thousands of
+ * small files they are several times faster than the promise API. A large
+ * one is hashed on worker threads, one per core (see HashPool): each file is
+ * still opened here, through its checks, and only read there.
  */
-export function describeEntries(entries: LayerEntry[]): EntryDescription[] {
-  const chunk = Buffer.allocUnsafe(READ_CHUNK);
-  return entries.map((e) => {
-    if (e.type === 'dir') return { path: e.path, type: e.type, mode: e.mode };
-    if (e.type !== 'file') return { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! };
-    const fd = openChecked(e);
-    let sha256: string;
-    let size: number;
-    try {
-      ({ sha256, size } = hashFd(fd, chunk));
-    } finally {
-      fs.closeSync(fd);
+export async function describeEntries(
+  entries: LayerEntry[],
+  /** Bytes hashed so far. */
+  progress?: (done: number) => void,
+): Promise<EntryDescription[]> {
+  const files = entries.filter((e) => e.type === 'file');
+  const total = files.reduce((n, e) => n + e.size, 0);
+  let hashed = 0;
+  const done = (e: LayerEntry, r: { sha256: string; size: number }) => {
+    if (r.size !== e.size) throw changed(e, 'its size changed');
+    hashed += r.size;
+    progress?.(hashed);
+    e.sha256 = r.sha256;
+  };
+  if (total < PARALLEL_HASH_FROM || os.availableParallelism() < 2) {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    for (const e of files) {
+      const fd = openChecked(e);
+      try {
+        done(e, hashFd(fd, chunk));
+      } finally {
+        fs.closeSync(fd);
+      }
     }
-    if (size !== e.size) throw changed(e, 'its size changed');
-    e.sha256 = sha256;
-    return { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256 };
-  });
+  } else {
+    const pool = new HashPool();
+    // A few files ahead of the workers, so none waits for the next open; every opened one is closed.
+    const inFlight = new Set<Promise<void>>();
+    try {
+      for (const e of files) {
+        while (inFlight.size >= 16) await Promise.race(inFlight);
+        const fd = openChecked(e);
+        const p: Promise<void> = pool
+          .hash(fd)
+          .then((r) => done(e, r))
+          .finally(() => {
+            fs.closeSync(fd);
+            inFlight.delete(p);
+          });
+        inFlight.add(p);
+      }
+      await Promise.all(inFlight);
+    } finally {
+      await Promise.allSettled(inFlight);
+      await pool.close();
+    }
+  }
+  return entries.map((e) =>
+    e.type === 'dir'
+      ? { path: e.path, type: e.type, mode: e.mode }
+      : e.type !== 'file'
+        ? { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! }
+        : { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256: e.sha256! },
+  );
 }
+
+/** Below this much content, starting worker threads costs more than hashing on one core. */
+const PARALLEL_HASH_FROM = 32 * 1024 * 1024;
 
 /**
  * sha256 (hex) and size of a file, read in chunks into `chunk` so no file is

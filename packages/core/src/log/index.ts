@@ -19,6 +19,22 @@ export interface Logger {
 }
 
 /**
+ * A progress callback for `label` that reaches `log.progress` at most every
+ * 100 ms (and always at the end), so a loop over thousands of small files
+ * can report each one; nothing at all when the logger shows no progress.
+ */
+export function progressOf(log: Logger, label: string, total?: number): (done: number) => void {
+  if (!log.progress) return () => {};
+  let last = 0;
+  return (done) => {
+    const now = Date.now();
+    if (now - last < 100 && done !== total) return;
+    last = now;
+    log.progress?.(label, done, total, 'bytes');
+  };
+}
+
+/**
  * A value as the log shows it: `%`, CR and LF escaped as @actions/core's
  * escapeData escapes command values, so a value never starts a line of its
  * own (a line starting with `::` is a workflow command to the runner).

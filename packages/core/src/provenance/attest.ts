@@ -18,6 +18,8 @@ export interface AttestOptions {
   run: RunContext;
   inputsDigest?: Digest;
   baseDigest?: Digest;
+  /** The build reused a cached image (see ProvenanceOptions.reused): the provenance must not claim this run built it. */
+  reused?: { invocationId?: string };
   startedOn?: Date;
   /** When the build finished; default: when the statement is made. */
   finishedOn?: Date;
@@ -90,6 +92,7 @@ export async function attestImage(
       jobWorkflowRef,
       inputsDigest: o.inputsDigest,
       baseDigest: o.baseDigest,
+      reused: o.reused,
       startedOn: o.startedOn,
       finishedOn: o.finishedOn ?? finishedOn,
     });

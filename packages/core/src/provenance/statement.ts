@@ -52,6 +52,11 @@ export interface ProvenanceOptions {
   jobWorkflowRef?: string;
   inputsDigest?: Digest;
   baseDigest?: Digest;
+  /**
+   * The build step reused an image it found under the cache tag: this run
+   * built nothing. `invocationId` names the run that built it, when known.
+   */
+  reused?: { invocationId?: string };
   startedOn?: Date;
   finishedOn: Date;
 }
@@ -78,8 +83,9 @@ export function buildProvenanceStatement(o: ProvenanceOptions): Statement & { pr
   const dependencies: ResourceDescriptor[] = [];
   if (run.sha) dependencies.push({ uri: `git+${repoUrl}@${ref}`, digest: { gitCommit: run.sha } });
   if (o.baseDigest) dependencies.push({ name: 'base-image', digest: digestMap(o.baseDigest) });
-  const anew: Record<string, string> = {};
+  const anew: Record<string, unknown> = {};
   if (o.inputsDigest) anew['inputsDigest'] = o.inputsDigest;
+  if (o.reused) anew['reused'] = o.reused.invocationId ? { invocationId: o.reused.invocationId } : {};
   const invocationId =
     run.runId !== undefined
       ? `${repoUrl}/actions/runs/${run.runId}/attempts/${run.runAttempt ?? '1'}`

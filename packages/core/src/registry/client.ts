@@ -20,7 +20,7 @@ import {
   Transport,
 } from './transport.ts';
 import type { BlobSource } from './upload.ts';
-import { Uploader } from './upload.ts';
+import { StreamedUpload, Uploader } from './upload.ts';
 
 export type { Descriptor, Platform } from './media-types.ts';
 export { fallbackTag } from './referrers.ts';
@@ -67,6 +67,7 @@ export class RegistryClient {
   private readonly log: Logger;
   private readonly t: Transport;
   private readonly uploads: Uploader;
+  private readonly chunkSize: number;
   private readonly refs: Referrers;
 
   constructor(opts: RegistryClientOptions = {}) {
@@ -79,7 +80,8 @@ export class RegistryClient {
       maxDelayMs: 8_000,
       ...opts.retry,
     });
-    this.uploads = new Uploader(this.t, this.log, opts.chunkSize ?? 32 * MiB);
+    this.chunkSize = opts.chunkSize ?? 32 * MiB;
+    this.uploads = new Uploader(this.t, this.log, this.chunkSize);
     this.refs = new Referrers(this.t, this.log, (repo, bytes, mediaType) =>
       this.putManifestRaw(repo, bytes, mediaType),
     );
@@ -110,6 +112,22 @@ export class RegistryClient {
     return res.body;
   }
 
+  /**
+   * A blob read a piece at a time, never whole (a base layer can be hundreds
+   * of MB): hashed as it passes, resumed after a dropped connection, and the
+   * last piece held back unless the whole hashes to the digest.
+   */
+  async *readBlob(repo: Reference, digest: Digest, size: number): AsyncGenerator<Buffer> {
+    const reader = new BlobReader(this.t, repo, digest, size);
+    try {
+      const body = (await reader.slice(0, size)) as Exclude<Body, Buffer>;
+      for await (const piece of body.open()) yield piece as Buffer;
+      reader.finish();
+    } finally {
+      reader.close();
+    }
+  }
+
   async pushBlob(
     repo: Reference,
     data: Buffer,
@@ -126,15 +144,29 @@ export class RegistryClient {
     file: string,
     digest: Digest,
     size: number,
-    opts: { mountFrom?: Reference[] } = {},
+    opts: { mountFrom?: Reference[]; progress?: (sent: number) => void } = {},
   ): Promise<{ uploaded: boolean }> {
     const source: BlobSource = {
-      slice: async (start, end): Promise<Body> => ({
-        size: end - start,
-        open: (): Readable => fs.createReadStream(file, { start, end: end - 1 }),
-      }),
+      slice: async (start, end): Promise<Body> => {
+        // Chunks go in order: when the next is asked for, the one before has arrived.
+        opts.progress?.(start);
+        return {
+          size: end - start,
+          open: (): Readable => fs.createReadStream(file, { start, end: end - 1 }),
+        };
+      },
     };
-    return { uploaded: await this.uploads.upload(repo, digest, size, async () => source, opts.mountFrom) };
+    const uploaded = await this.uploads.upload(repo, digest, size, async () => source, opts.mountFrom);
+    if (uploaded) opts.progress?.(size);
+    return { uploaded };
+  }
+
+  /**
+   * An upload fed while the blob is still being made (see StreamedUpload):
+   * chunks of up to 8 MiB, so the first bytes leave soon after they are made.
+   */
+  streamBlob(repo: Reference, onSent?: (bytes: number) => void): StreamedUpload {
+    return new StreamedUpload(this.t, repo, Math.min(this.chunkSize, 8 * MiB), 2, onSent);
   }
 
   /**

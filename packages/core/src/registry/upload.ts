@@ -212,7 +212,7 @@ export function received(res: Pick<HttpResponse, 'headers'>, atLeast = 0): numbe
   return last + 1;
 }
 
-function rangeError(repo: Reference, digest: Digest, res: HttpResponse, sent: number): RegistryError {
+function rangeError(repo: Reference, digest: string, res: HttpResponse, sent: number): RegistryError {
   return new RegistryError(
     `${repo.registry} reports the range "${String(res.headers['range'] ?? '')}" for the upload of ${digest} after ${sent} bytes were sent`,
     res.status,
@@ -231,4 +231,114 @@ function withQuery(url: string, key: string, value: string): string {
   const u = new URL(url);
   u.searchParams.set(key, value);
   return u.toString();
+}
+
+/**
+ * A blob sent while it is still being made (a layer as it is compressed),
+ * before its digest and size are known: one upload session, PATCHed a chunk
+ * at a time in order, every answer's Range checked, then committed with the
+ * digest once the maker knows it. At most `queued` chunks wait in memory
+ * while one is on the wire; a writer that gets ahead waits.
+ *
+ * It does not resume: the maker keeps its own copy (the layer file), so on
+ * any fault the stream just stops taking bytes (`failed` says why) and the
+ * caller uploads the copy the ordinary, resumable way.
+ */
+export class StreamedUpload {
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private sent = 0;
+  private location: Promise<string> | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private waiters: (() => void)[] = [];
+  /** Why the stream gave up, once it has. */
+  failed: Error | undefined;
+
+  constructor(
+    private readonly t: Transport,
+    private readonly repo: Reference,
+    private readonly chunkSize: number,
+    private readonly queued = 2,
+    private readonly onSent?: (bytes: number) => void,
+  ) {}
+
+  /** Takes a copy of the bytes' place in line; resolves once there is room for more. */
+  async write(bytes: Buffer): Promise<void> {
+    if (this.failed) return;
+    this.buffered.push(bytes);
+    this.bufferedBytes += bytes.length;
+    if (this.bufferedBytes >= this.chunkSize) await this.flush();
+  }
+
+  /** Sends what is left and commits the blob under its digest; false when the stream had failed. */
+  async commit(digest: Digest): Promise<boolean> {
+    if (!this.failed && this.bufferedBytes > 0) await this.flush();
+    await this.chain;
+    if (this.failed) return false;
+    try {
+      await this.t.request(this.repo, {
+        method: 'PUT',
+        url: withQuery(await this.session(), 'digest', digest),
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.alloc(0),
+        scopes: [pushScope(this.repo)],
+        expect: [201],
+      });
+      return true;
+    } catch (e) {
+      this.failed = e as Error;
+      return false;
+    }
+  }
+
+  private session(): Promise<string> {
+    this.location ??= this.t
+      .request(this.repo, {
+        method: 'POST',
+        url: `${this.repo.repository}/blobs/uploads/`,
+        scopes: [pushScope(this.repo)],
+        expect: [202],
+      })
+      .then(locationOf);
+    return this.location;
+  }
+
+  private async flush(): Promise<void> {
+    const chunk = Buffer.concat(this.buffered, this.bufferedBytes);
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    while (this.pending >= this.queued && !this.failed) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failed) return;
+    this.pending++;
+    this.chain = this.chain.then(async () => {
+      try {
+        if (!this.failed) await this.patch(chunk);
+      } catch (e) {
+        this.failed = e as Error;
+      } finally {
+        this.pending--;
+        this.waiters.shift()?.();
+      }
+    });
+  }
+
+  private async patch(chunk: Buffer): Promise<void> {
+    const start = this.sent;
+    const end = start + chunk.length;
+    const res = await this.t.request(this.repo, {
+      method: 'PATCH',
+      url: await this.session(),
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${end - 1}` },
+      body: chunk,
+      scopes: [pushScope(this.repo)],
+      expect: [202],
+      retry: false,
+      deadlineMs: deadlineFor(chunk.length),
+    });
+    if (received(res, end === 1 ? 1 : 0) !== end) throw rangeError(this.repo, 'a streamed blob', res, end);
+    this.location = Promise.resolve(locationOf(res));
+    this.sent = end;
+    this.onSent?.(end);
+  }
 }

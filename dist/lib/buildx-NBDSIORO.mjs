@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{b as a}from"./chunk-6URGSKJQ.mjs";import"./chunk-NJ4WNPS6.mjs";import"./chunk-V2KHG5E2.mjs";import"./chunk-3DK2FSFK.mjs";import"./chunk-GAAJ72EX.mjs";import"./chunk-FWRC26AD.mjs";export{a as Buildx};

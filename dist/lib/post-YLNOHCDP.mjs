@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{a,b}from"./chunk-DFYW7E5D.mjs";import"./chunk-4JS5FMHQ.mjs";import"./chunk-FUSLFWUP.mjs";import"./chunk-7QDO2IHM.mjs";import"./chunk-O64T7QIH.mjs";import"./chunk-3DK2FSFK.mjs";import"./chunk-4LLPKN3Y.mjs";import"./chunk-FWRC26AD.mjs";export{a as POST_STATE,b as post};
