@@ -411,7 +411,7 @@ export const SETTINGS = {
     default: '',
     parse: (v, w) => text(v, w),
     schema: { type: 'string', maxLength: 253 },
-    actions: [],
+    actions: ['deploy', 'flip', 'rollback', 'cleanup'],
   }),
   namespace: setting<string>({
     description:
@@ -428,7 +428,7 @@ export const SETTINGS = {
             'Use a Kubernetes namespace name (lower-case letters, digits and -), optionally with {env}',
           ),
     schema: { type: 'string', pattern: '^([a-z0-9]|\\{env\\})([-a-z0-9]|\\{env\\})*$', maxLength: 63 },
-    actions: [],
+    actions: ['deploy', 'flip', 'rollback', 'cleanup'],
   }),
   gateway: setting<string>({
     description: 'gateway-api: the Gateway the HTTPRoute attaches to, as namespace/name.',
@@ -438,7 +438,7 @@ export const SETTINGS = {
         ? text(v, w)
         : fail(w, v, 'Name the Gateway as namespace/name, e.g. infra/public'),
     schema: { type: 'string', pattern: '^([a-z0-9-]+/)?[a-z0-9.-]+$' },
-    actions: [],
+    actions: ['deploy', 'flip', 'rollback', 'cleanup'],
   }),
 };
 
