@@ -14,7 +14,8 @@ export function isUsageError(e: unknown): e is UsageError {
 export interface ParsedArgs {
   /** The inputs given, by their action.yml names: the raw record every source produces. */
   raw: RawInputs;
-  help: boolean;
+  /** --help, or --help-all for every option of a long command. */
+  help: boolean | 'all';
   json: boolean;
   /** Secrets given as a plain option, visible to anyone who lists processes. */
   exposed: string[];
@@ -39,7 +40,7 @@ export interface FlagSources {
 export function parseFlags(args: readonly string[], spec: InputSpecs, sources: FlagSources = {}): ParsedArgs {
   const env = sources.env ?? process.env;
   const raw: Record<string, string> = {};
-  let help = false;
+  let help: boolean | 'all' = false;
   let json = false;
   const exposed: string[] = [];
   const set = (key: string, value: string, how: string) => {
@@ -50,8 +51,8 @@ export function parseFlags(args: readonly string[], spec: InputSpecs, sources: F
   let stdinUsed: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === '--help' || arg === '-h') {
-      help = true;
+    if (arg === '--help' || arg === '-h' || arg === '--help-all') {
+      help = arg === '--help-all' ? 'all' : help === 'all' ? 'all' : true;
       continue;
     }
     if (arg === '--json') {

@@ -44,8 +44,15 @@ function optionLine(key: string, s: InputSpec): [string, string] {
   return [name, notes.length ? `${text} (${notes.join(', ')})` : text];
 }
 
+/**
+ * Groups a long help folds into one line unless --help-all: what a command made of several steps (ship)
+ * takes for its steps' finer points, each also in that step's own --help.
+ */
+const FOLDED_GROUPS = ['Provenance policy', 'Cache', 'Signing', 'Attestation', 'GitHub'];
+const LONG_HELP = 100;
+
 /** `anew <command> --help`: examples, then the options grouped as the action's inputs are. */
-export function actionHelp(spec: ActionSpec): string {
+export function actionHelp(spec: ActionSpec, all = false): string {
   const required = Object.entries(spec.inputs)
     .filter(([, s]) => s.required)
     .map(([k]) => `--${k} VALUE`)
@@ -60,7 +67,11 @@ export function actionHelp(spec: ActionSpec): string {
   const lines = [`Usage: anew ${spec.name} ${required} [options]`, '', spec.description];
   const examples = EXAMPLES[spec.name];
   if (examples) lines.push('', 'Examples:', ...examples.map((e) => `  ${e}`));
+  // A help longer than a screenful or two folds the finer groups (each is a step's own --help too).
+  const length = [...groups.values()].reduce((n, g) => n + g.length * 1.2 + 2, 0);
+  const folded = !all && length > LONG_HELP ? FOLDED_GROUPS.filter((g) => groups.has(g)) : [];
   for (const [group, opts] of groups) {
+    if (folded.includes(group)) continue;
     lines.push('', `${group}:`);
     for (const [name, text] of opts)
       lines.push(
@@ -69,6 +80,11 @@ export function actionHelp(spec: ActionSpec): string {
           : `  ${name.padEnd(width)}${text}`,
       );
   }
+  if (folded.length > 0)
+    lines.push(
+      '',
+      `More: ${folded.map((g) => `${g} (${groups.get(g)!.length})`).join(', ')}: anew ${spec.name} --help-all lists every option.`,
+    );
   lines.push(
     '',
     'Output:',

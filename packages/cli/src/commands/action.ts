@@ -32,7 +32,7 @@ export function actionCommand(
     const def = (await load()).default;
     const { raw, help, json, exposed, fromEnv } = parseFlags(args, def.inputs);
     if (help) {
-      process.stdout.write(`${actionHelp(def)}\n`);
+      process.stdout.write(`${actionHelp(def, help === 'all')}\n`);
       return 0;
     }
     for (const k of exposed)
