@@ -25,7 +25,9 @@ const need = (name) => {
 };
 const registry = need('ANEW_REGISTRY');
 const dockerHost = need('ANEW_DOCKER_HOST');
-const routerUrl = need('ANEW_CADDY_ADMIN');
+// HAProxy moves traffic through its runtime API: the load below loses no request, even though it never retries.
+const routerUrl = need('ANEW_HAPROXY_MASTER');
+const routerConfig = need('ANEW_HAPROXY_CONFIG');
 const port = Number(process.env['ANEW_DEMO_PORT'] || 8088);
 const url = `http://127.0.0.1:${port}/`;
 const app = 'sample-app';
@@ -168,8 +170,12 @@ const where = [
   environment,
   '--docker-host',
   dockerHost,
+  '--router',
+  'haproxy',
   '--router-url',
   routerUrl,
+  '--router-config',
+  routerConfig,
 ];
 
 async function buildAndAttest(version) {

@@ -11,6 +11,6 @@ bash test/services/install.sh
 bash test/services/start.sh >/dev/null
 # shellcheck disable=SC1091
 source "${ANEW_SERVICES_DIR:-/tmp/anew-services}/env"
-export ANEW_REGISTRY ANEW_DOCKER_HOST ANEW_CADDY_ADMIN
+export ANEW_REGISTRY ANEW_DOCKER_HOST ANEW_HAPROXY_MASTER ANEW_HAPROXY_CONFIG
 [ -f dist/cli/index.cjs ] || npm run build --silent
 exec node scripts/demo.mjs

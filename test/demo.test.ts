@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { answer, cli } from './fixtures/apps/world.ts';
 import { repoRoot } from './helpers/action.ts';
-import { freePort, services } from './helpers/services.ts';
+import { freePort, service, services } from './helpers/services.ts';
 
 /**
  * The README's main job (npm run demo runs scripts/demo.mjs once the services are up): replace, switch
@@ -20,7 +20,8 @@ function demo() {
       ...process.env,
       ANEW_REGISTRY: services.registry,
       ANEW_DOCKER_HOST: services.dockerHost,
-      ANEW_CADDY_ADMIN: services.caddyAdmin,
+      ANEW_HAPROXY_MASTER: services.haproxyMaster,
+      ANEW_HAPROXY_CONFIG: service('ANEW_HAPROXY_CONFIG'),
       ANEW_DEMO_PORT: String(port),
       ANEW_DEMO_ENVIRONMENT: environment,
     },
