@@ -6,6 +6,90 @@ import { Duplex } from 'node:stream';
 import { UserError } from '../errors/index.ts';
 
 /**
+ * A long-lived ssh process (a master connection, or a forward) with a
+ * private folder for its sockets: started once, on first use, and ready
+ * when ssh has made the socket it was asked for; `close` ends it and removes
+ * the folder. What SshConnection and the routers' admin transport share.
+ */
+export class SshProcess {
+  private dir: string | undefined;
+  private child: ChildProcess | undefined;
+  private ready: Promise<string> | undefined;
+  private readonly killOnExit = () => this.child?.kill();
+
+  /** `what` names what ssh reaches, for messages: "could not reach <what> through ssh". */
+  constructor(private readonly what: string) {}
+
+  /** The private folder, once started. */
+  get folder(): string | undefined {
+    return this.dir;
+  }
+
+  /**
+   * Starts `ssh` with the arguments `setup` gives for the private folder,
+   * once, and resolves with the socket it names once ssh has made it.
+   */
+  start(prefix: string, setup: (dir: string) => { args: string[]; socket: string }): Promise<string> {
+    this.ready ??= new Promise<string>((resolve, reject) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+      fs.chmodSync(dir, 0o700);
+      this.dir = dir;
+      const { args, socket } = setup(dir);
+      const child = spawn('ssh', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      this.child = child;
+      process.once('exit', this.killOnExit);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
+      });
+      const fail = (why: string) => {
+        clearInterval(poll);
+        this.ready = undefined;
+        reject(
+          new UserError(
+            `could not reach ${this.what} through ssh: ${why}`,
+            'Check that `ssh` to that host works from here with the agent or keys the docker CLI uses',
+          ),
+        );
+      };
+      child.on('error', (e) => fail(e.message));
+      child.on('exit', (code) =>
+        fail(`ssh exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`),
+      );
+      const deadline = Date.now() + 30_000;
+      const poll = setInterval(() => {
+        if (fs.existsSync(socket)) {
+          clearInterval(poll);
+          child.removeAllListeners('exit');
+          child.on('exit', () => {
+            this.ready = undefined;
+          });
+          resolve(socket);
+        } else if (Date.now() > deadline) {
+          child.kill();
+          fail('no connection within 30 s');
+        }
+      }, 20);
+    });
+    return this.ready;
+  }
+
+  async close(): Promise<void> {
+    process.off('exit', this.killOnExit);
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill();
+      await done;
+    }
+    this.child = undefined;
+    this.ready = undefined;
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+  }
+}
+
+/**
  * One ssh connection to a server, shared by everything anew opens there
  * (ssh's connection multiplexing): a TCP connection to an address as the
  * server sees it (`ssh -W`), which is how health checks reach a target on a
@@ -14,16 +98,15 @@ import { UserError } from '../errors/index.ts';
  * known_hosts. `close` ends it; nothing of it outlives the step.
  */
 export class SshConnection {
-  private dir: string | undefined;
-  private master: ChildProcess | undefined;
-  private ready: Promise<string> | undefined;
-  private readonly killOnExit = () => this.master?.kill();
+  private readonly ssh: SshProcess;
 
   constructor(
     /** user@host (or an alias) as ssh takes it. */
     readonly destination: string,
     readonly port?: string,
-  ) {}
+  ) {
+    this.ssh = new SshProcess(destination);
+  }
 
   /** ssh://[user@]host[:port] as docker-host names it. */
   static fromUrl(url: string): SshConnection {
@@ -48,52 +131,13 @@ export class SshConnection {
 
   /** The control socket, once the master connection is up. */
   private open(): Promise<string> {
-    this.ready ??= new Promise<string>((resolve, reject) => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-ssh-'));
-      fs.chmodSync(dir, 0o700);
-      this.dir = dir;
+    return this.ssh.start('anew-ssh-', (dir) => {
       const control = path.join(dir, 'control');
-      const child = spawn(
-        'ssh',
-        [...this.base(control), '-M', '-N', '-o', 'ServerAliveInterval=15', this.destination],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      this.master = child;
-      process.once('exit', this.killOnExit);
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString('utf8');
-      });
-      const fail = (why: string) => {
-        clearInterval(poll);
-        this.ready = undefined;
-        reject(
-          new UserError(
-            `could not reach ${this.destination} through ssh: ${why}`,
-            'Check that `ssh` to that host works from here with the agent or keys the docker CLI uses',
-          ),
-        );
+      return {
+        args: [...this.base(control), '-M', '-N', '-o', 'ServerAliveInterval=15', this.destination],
+        socket: control,
       };
-      child.on('error', (e) => fail(e.message));
-      child.on('exit', (code) =>
-        fail(`ssh exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`),
-      );
-      const deadline = Date.now() + 30_000;
-      const poll = setInterval(() => {
-        if (fs.existsSync(control)) {
-          clearInterval(poll);
-          child.removeAllListeners('exit');
-          child.on('exit', () => {
-            this.ready = undefined;
-          });
-          resolve(control);
-        } else if (Date.now() > deadline) {
-          child.kill();
-          fail('no connection within 30 s');
-        }
-      }, 20);
     });
-    return this.ready;
   }
 
   /**
@@ -113,16 +157,7 @@ export class SshConnection {
     return stream;
   }
 
-  async close(): Promise<void> {
-    process.off('exit', this.killOnExit);
-    const child = this.master;
-    if (child && child.exitCode === null) {
-      const done = new Promise((r) => child.once('exit', r));
-      child.kill();
-      await done;
-    }
-    this.master = undefined;
-    this.ready = undefined;
-    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  close(): Promise<void> {
+    return this.ssh.close();
   }
 }

@@ -1,12 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import fs from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { UserError } from '../errors/index.ts';
 import { ExecError, type ExecResult } from '../exec/index.ts';
+import { SshProcess } from '../exec/ssh.ts';
 
 /**
  * How anew reaches a router's admin API (Caddy's HTTP admin, HAProxy's
@@ -225,16 +224,15 @@ class DirectTransport implements AdminTransport {
 }
 
 class SshTransport implements AdminTransport {
-  private dir: string | undefined;
-  private child: ChildProcess | undefined;
-  private ready: Promise<string> | undefined;
-  private readonly killOnExit = () => this.child?.kill();
+  private readonly ssh: SshProcess;
 
   constructor(
     readonly url: string,
     readonly target: SshTarget,
     readonly address: AdminAddress,
-  ) {}
+  ) {
+    this.ssh = new SshProcess(`the admin API (${url})`);
+  }
 
   private resolvedHost: string | undefined;
 
@@ -262,11 +260,8 @@ class SshTransport implements AdminTransport {
 
   /** The local end of the forward, once the ssh connection is up. */
   private open(): Promise<string> {
-    this.ready ??= new Promise<string>((resolve, reject) => {
-      // A private folder: the forwarded socket is the admin API, as reachable as this folder.
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-admin-'));
-      fs.chmodSync(dir, 0o700);
-      this.dir = dir;
+    // A private folder: the forwarded socket is the admin API, as reachable as this folder.
+    return this.ssh.start('anew-admin-', (dir) => {
       const local = path.join(dir, 'admin.sock');
       const remote =
         this.address.kind === 'tcp' ? `${this.address.host}:${this.address.port}` : this.address.path;
@@ -282,43 +277,8 @@ class SshTransport implements AdminTransport {
         '-L',
         `${local}:${remote}`,
       ]);
-      const child = spawn('ssh', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      this.child = child;
-      process.once('exit', this.killOnExit);
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString('utf8');
-      });
-      const fail = (why: string) => {
-        clearInterval(poll);
-        this.ready = undefined;
-        reject(
-          new UserError(
-            `could not reach the admin API through ssh (${this.url}): ${why}`,
-            'Check that `ssh` to that host works from here with the agent or keys the docker CLI uses',
-          ),
-        );
-      };
-      child.on('error', (e) => fail(e.message));
-      child.on('exit', (code) =>
-        fail(`ssh exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`),
-      );
-      const deadline = Date.now() + 30_000;
-      const poll = setInterval(() => {
-        if (fs.existsSync(local)) {
-          clearInterval(poll);
-          child.removeAllListeners('exit');
-          child.on('exit', () => {
-            this.ready = undefined;
-          });
-          resolve(local);
-        } else if (Date.now() > deadline) {
-          child.kill();
-          fail('no connection within 30 s');
-        }
-      }, 20);
+      return { args, socket: local };
     });
-    return this.ready;
   }
 
   async connect(): Promise<Duplex> {
@@ -328,24 +288,15 @@ class SshTransport implements AdminTransport {
   async shell(script: string, input?: string): Promise<ExecResult> {
     await this.open();
     // The remote shell joins its arguments into one command line: quote the script as one word.
-    const args = sshArgs(this.target, path.join(this.dir!, 'control'), []);
+    const args = sshArgs(this.target, path.join(this.ssh.folder!, 'control'), []);
     const res = await runShell(['ssh', ...args, `sh -c ${shellQuote(script)}`], input);
     if (res.code === 255)
       throw new ExecError(`ssh to ${this.target.destination} failed: ${res.stderr.trim()}`, res);
     return res;
   }
 
-  async close(): Promise<void> {
-    process.off('exit', this.killOnExit);
-    const child = this.child;
-    if (child && child.exitCode === null) {
-      const done = new Promise((r) => child.once('exit', r));
-      child.kill();
-      await done;
-    }
-    this.child = undefined;
-    this.ready = undefined;
-    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  close(): Promise<void> {
+    return this.ssh.close();
   }
 }
 
