@@ -161,3 +161,17 @@ export class SshConnection {
     return this.ssh.close();
   }
 }
+
+/**
+ * For an engine reached over ssh:// (docker-host): the server-side connection
+ * its health checks ride on, and how they dial through it. None for a local
+ * or tcp:// engine, whose targets the runner reaches itself.
+ */
+export function serverConnector(engine: string): {
+  ssh?: SshConnection;
+  connector?: (host: string, port: number) => Promise<Duplex>;
+} {
+  if (!engine.startsWith('ssh://')) return {};
+  const ssh = SshConnection.fromUrl(engine);
+  return { ssh, connector: (host, port) => ssh.dial(host, port) };
+}

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { errorMessage, UserError } from '../../errors/index.ts';
 import { Exec, type ExecOptions, type ExecResult } from '../../exec/index.ts';
-import { SshConnection } from '../../exec/ssh.ts';
+import { type SshConnection, serverConnector } from '../../exec/ssh.ts';
 import type { Logger } from '../../log/index.ts';
 import {
   LABELS,
@@ -63,11 +63,7 @@ export class DockerEngine implements TargetEngine {
   constructor(private readonly opts: DockerEngineOptions) {
     this.id = opts.host || process.env['DOCKER_HOST'] || 'local';
     this.exec = opts.exec ?? new Exec(opts.log);
-    if (this.id.startsWith('ssh://')) {
-      const ssh = SshConnection.fromUrl(this.id);
-      this.ssh = ssh;
-      this.connector = (host, port) => ssh.dial(host, port);
-    }
+    ({ ssh: this.ssh, connector: this.connector } = serverConnector(this.id));
   }
 
   async close(): Promise<void> {

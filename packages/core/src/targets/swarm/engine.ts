@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { errorMessage, UserError } from '../../errors/index.ts';
 import { Exec, type ExecOptions, type ExecResult } from '../../exec/index.ts';
+import { type SshConnection, serverConnector } from '../../exec/ssh.ts';
 import type { Logger } from '../../log/index.ts';
 import { answers, dockerConfigWith, envFileText, lastLines } from '../docker/index.ts';
 import {
@@ -82,10 +84,14 @@ const FAILURES_PER_REPLICA = 3;
 export class SwarmEngine implements TargetEngine {
   readonly id: string;
   private readonly exec: Exec;
+  /** A manager over ssh: health checks reach the tasks from there, as the nodes reach each other. */
+  private readonly ssh: SshConnection | undefined;
+  readonly connector: ((host: string, port: number) => Promise<Duplex>) | undefined;
 
   constructor(private readonly opts: SwarmEngineOptions) {
     this.id = opts.host || process.env['DOCKER_HOST'] || 'local';
     this.exec = opts.exec ?? new Exec(opts.log);
+    ({ ssh: this.ssh, connector: this.connector } = serverConnector(this.id));
   }
 
   private docker(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -303,8 +309,9 @@ export class SwarmEngine implements TargetEngine {
     return `${errors ? `task errors:\n${errors}\n` : ''}${logs.stdout}${logs.stderr}`.trim();
   }
 
-  /** The docker CLI opens and closes its own connection (ssh:// too) for every command. */
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.ssh?.close();
+  }
 
   async runsLabelledImage(target: Target): Promise<boolean> {
     return target.imageId.endsWith(`@${target.meta.digest}`);
