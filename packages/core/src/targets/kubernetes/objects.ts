@@ -1,6 +1,6 @@
 import { UserError } from '../../errors/index.ts';
 import { shortDigest } from '../../ref/index.ts';
-import { LABELS, type ReleaseMeta, type StartSpec } from '../index.ts';
+import { LABELS, labelsOf, type ReleaseMeta, type StartSpec } from '../index.ts';
 import type { KubeObject } from './api.ts';
 
 /**
@@ -27,19 +27,10 @@ export function releaseLabels(
   return { [SELECT.app]: meta.app, [SELECT.environment]: meta.environment, [SELECT.release]: meta.release };
 }
 
+/** The release's metadata as annotations: the labels every driver writes, but the address (a Service's name says it). */
 export function annotationsOf(meta: ReleaseMeta): Record<string, string> {
-  const a: Record<string, string> = {
-    [LABELS.app]: meta.app,
-    [LABELS.environment]: meta.environment,
-    [LABELS.image]: meta.image,
-    [LABELS.digest]: meta.digest,
-    [LABELS.release]: meta.release,
-    [LABELS.created]: meta.created,
-    [LABELS.healthPath]: meta.healthPath,
-  };
-  if (meta.commit) a[LABELS.commit] = meta.commit;
-  if (meta.runUrl) a[LABELS.runUrl] = meta.runUrl;
-  return a;
+  const { [LABELS.address]: _address, ...annotations } = labelsOf(meta, '');
+  return annotations;
 }
 
 /** Docker's memory units (512m is 512 MiB) in Kubernetes quantities (where 512m is half a byte). */
