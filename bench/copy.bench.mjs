@@ -12,8 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as esbuild from 'esbuild';
-import { machine, median, root, startRegistry, table, version } from './lib.mjs';
+import { bundleRegistryModule, machine, median, startRegistry, table, version } from './lib.mjs';
 
 const RUNS = Number(process.env.ANEW_BENCH_RUNS ?? 3);
 const LAYERS = 4;
@@ -22,22 +21,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-copy-'));
 const cleanups = [() => fs.rmSync(tmp, { recursive: true, force: true })];
 
 async function main() {
-  const entry = path.join(tmp, 'entry.mjs');
-  fs.writeFileSync(
-    entry,
-    `export * from ${JSON.stringify(path.join(root, 'packages/core/src/registry/index.ts'))};\n` +
-      `export { parseReference } from ${JSON.stringify(path.join(root, 'packages/core/src/ref/index.ts'))};\n`,
-  );
-  const lib = path.join(tmp, 'registry.mjs');
-  await esbuild.build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile: lib,
-    logLevel: 'error',
-  });
+  const lib = await bundleRegistryModule(tmp);
   const child = path.join(tmp, 'copy.mjs');
   fs.writeFileSync(
     child,

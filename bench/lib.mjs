@@ -126,3 +126,29 @@ export function version(cmd, args) {
     return 'not installed';
   }
 }
+
+/**
+ * The registry module (and parseReference) bundled with esbuild into `dir`,
+ * as the actions bundle it: what the copy and promote benches run in a process
+ * of their own. Returns the bundle's path.
+ */
+export async function bundleRegistryModule(dir) {
+  const { build } = await import('esbuild');
+  const entry = path.join(dir, 'entry.mjs');
+  fs.writeFileSync(
+    entry,
+    `export * from ${JSON.stringify(path.join(root, 'packages/core/src/registry/index.ts'))};\n` +
+      `export { parseReference } from ${JSON.stringify(path.join(root, 'packages/core/src/ref/index.ts'))};\n`,
+  );
+  const lib = path.join(dir, 'registry.mjs');
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: lib,
+    logLevel: 'error',
+  });
+  return lib;
+}

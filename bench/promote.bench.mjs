@@ -14,8 +14,17 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as esbuild from 'esbuild';
-import { machine, median, requireDist, root, runBundle, startRegistry, table, version } from './lib.mjs';
+import {
+  bundleRegistryModule,
+  machine,
+  median,
+  requireDist,
+  root,
+  runBundle,
+  startRegistry,
+  table,
+  version,
+} from './lib.mjs';
 
 const RUNS = Number(process.env.ANEW_BENCH_RUNS ?? 3);
 /** The runtime GitHub runs the action on (action.yml says node24), when the repository's copy is installed. */
@@ -39,23 +48,7 @@ const workflow = {
 };
 
 async function registryLib() {
-  const entry = path.join(tmp, 'entry.mjs');
-  fs.writeFileSync(
-    entry,
-    `export * from ${JSON.stringify(path.join(root, 'packages/core/src/registry/index.ts'))};\n` +
-      `export { parseReference } from ${JSON.stringify(path.join(root, 'packages/core/src/ref/index.ts'))};\n`,
-  );
-  const lib = path.join(tmp, 'registry.mjs');
-  await esbuild.build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile: lib,
-    logLevel: 'error',
-  });
-  return import(lib);
+  return import(await bundleRegistryModule(tmp));
 }
 
 /** An image of `layers` random layers of `layerBytes` each, pushed and attested with `key`; its repo@digest. */

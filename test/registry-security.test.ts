@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseReference } from '@anew/core/ref';
@@ -11,6 +9,7 @@ import { pushTinyImage } from './fixtures/sigstore/tiny-image.ts';
 import { runAction } from './helpers/action.ts';
 import { SAMPLE_INPUTS, sampleContext } from './helpers/build-tools.ts';
 import { FaultProxy } from './helpers/fault-proxy.ts';
+import { recordingServer } from './helpers/recording-server.ts';
 import { services } from './helpers/services.ts';
 
 /**
@@ -31,26 +30,11 @@ afterEach(async () => {
 
 const unique = () => `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
-/** A loopback server that records the Authorization header of every request. */
-async function server(handle: (req: http.IncomingMessage, res: http.ServerResponse, host: string) => void) {
-  const seen: { path: string; authorization?: string }[] = [];
-  const sockets = new Set<net.Socket>();
-  let host = '';
-  const s = http.createServer((req, res) => {
-    seen.push({ path: req.url ?? '', authorization: req.headers.authorization });
-    handle(req, res, host);
-  });
-  s.on('connection', (c) => {
-    sockets.add(c);
-    c.on('close', () => sockets.delete(c));
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  host = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
-  stops.push(async () => {
-    for (const c of sockets) c.destroy();
-    await new Promise((r) => s.close(r));
-  });
-  return { host, seen };
+/** A recording loopback server, stopped after each test. */
+async function server(handle: Parameters<typeof recordingServer>[0]) {
+  const s = await recordingServer(handle);
+  stops.push(s.stop);
+  return s;
 }
 
 describe('build against a hostile registry', () => {

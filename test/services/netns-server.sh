@@ -17,6 +17,8 @@
 #   bash test/services/netns-server.sh        start (or reuse); prints its env lines
 #   bash test/services/netns-server.sh stop   stop what it started and remove the namespace
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DIR=${ANEW_SERVICES_DIR:-/tmp/anew-services}
 SRV="$DIR/netns-server"
 ID=$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)
@@ -31,26 +33,14 @@ DOCKER_TCP=2375
 STATS_PORT=9999
 # nsenter joins the network namespace only: `ip netns exec` would also remount /sys, hiding the cgroups dockerd needs.
 in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
+# In the background, nohup and nsenter exec what they run, so $! is the server's own pid (which stop
+# kills); the in_ns function would put a subshell between them, whose death leaves the server running.
+NS_EXEC=(nsenter --net="/run/netns/$NS")
 alive() { [ -f "$SRV/$1.pid" ] && kill -0 "$(cat "$SRV/$1.pid")" 2>/dev/null; }
 
 stop_all() {
-  if alive dockerd; then
-    ids=$(docker -H "unix://$SRV/docker.sock" ps -aq 2>/dev/null || true)
-    [ -z "$ids" ] || docker -H "unix://$SRV/docker.sock" rm -f $ids >/dev/null 2>&1 || true
-  fi
-  local pids=()
-  for p in "$SRV"/*.pid; do
-    [ -f "$p" ] || continue
-    pids+=("$(cat "$p")")
-    kill "${pids[-1]}" 2>/dev/null || true
-    rm -f "$p"
-  done
-  for _ in $(seq 1 300); do
-    local left=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
-    [ "$left" = 0 ] && break
-    sleep 0.1
-  done
+  if alive dockerd; then remove_containers "$SRV/docker.sock"; fi
+  stop_pidfiles "$SRV"
   ip netns del "$NS" 2>/dev/null || true
   ip link del "$VETH_OUT" 2>/dev/null || true
   [ -f ~/.ssh/config ] && sed -i "/^# $NS begin/,/^# $NS end/d" ~/.ssh/config
@@ -99,7 +89,7 @@ RULES
 if ! alive dockerd; then
   rm -f "$SRV/docker.sock" "$SRV/dockerd.pid.d"
   # The TCP listener is what a careless server exposes; the firewall keeps it in.
-  in_ns nohup dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
+  nohup "${NS_EXEC[@]}" dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
     --exec-opt native.cgroupdriver=cgroupfs --data-root "$SRV/docker-root" --exec-root "$SRV/docker-exec" \
     -H "unix://$SRV/docker.sock" -H "tcp://0.0.0.0:$DOCKER_TCP" --pidfile "$SRV/dockerd.pid.d" \
     >"$SRV/dockerd.log" 2>&1 &
@@ -113,7 +103,7 @@ if ! alive haproxy; then
   printf 'global\n  maxconn 4096\n  stats socket %s mode 600 level admin expose-fd listeners\n  stats socket ipv4@0.0.0.0:%s level user\n' \
     "$SRV/haproxy-worker.sock" "$STATS_PORT" >"$SRV/haproxy.cfg"
   rm -f "$SRV/haproxy-master.sock"
-  in_ns nohup haproxy -W -db -S "$SRV/haproxy-master.sock,mode,600" -f "$SRV/haproxy.cfg" \
+  nohup "${NS_EXEC[@]}" haproxy -W -db -S "$SRV/haproxy-master.sock,mode,600" -f "$SRV/haproxy.cfg" \
     -f "$SRV/haproxy-anew.d" >"$SRV/haproxy.log" 2>&1 &
   echo $! >"$SRV/haproxy.pid"
 fi
@@ -140,7 +130,7 @@ UsePAM no
 SetEnv DOCKER_HOST=unix://$SRV/docker.sock
 CFG
   mkdir -p /run/sshd
-  in_ns nohup "$(command -v sshd || echo /usr/sbin/sshd)" -D -e -f "$SRV/sshd_config" >"$SRV/sshd.log" 2>&1 &
+  nohup "${NS_EXEC[@]}" "$(command -v sshd || echo /usr/sbin/sshd)" -D -e -f "$SRV/sshd_config" >"$SRV/sshd.log" 2>&1 &
   echo $! >"$SRV/sshd.pid"
 fi
 # The runner's ssh knows the server by its address, with the key an agent would hold.

@@ -9,6 +9,8 @@
 #   bash test/services/start.sh          start (or reuse) and print the env file
 #   bash test/services/start.sh stop     stop everything it started
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DIR=${ANEW_SERVICES_DIR:-/tmp/anew-services}
 mkdir -p "$DIR"
 ENV="$DIR/env"
@@ -21,36 +23,17 @@ alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 
 stop_all() {
   bash "$(dirname "$0")/netns-server.sh" stop || true
-  local ids
   # The worker leaves the swarm and forgets it (its node is removed on the manager), so the next
   # start joins it afresh; the manager keeps its swarm in its data root and comes back with it.
   if alive dockerd2; then
     docker -H "unix://$SOCK2" swarm leave --force >/dev/null 2>&1 || true
-    ids=$(docker -H "unix://$SOCK2" ps -aq 2>/dev/null || true)
-    [ -z "$ids" ] || docker -H "unix://$SOCK2" rm -f $ids >/dev/null 2>&1 || true
+    remove_containers "$SOCK2"
   fi
   if alive dockerd; then
     docker -H "unix://$SOCK" node ls --filter role=worker -q 2>/dev/null | xargs -r docker -H "unix://$SOCK" node rm --force >/dev/null 2>&1 || true
   fi
-  # Containers first: their shims outlive dockerd, and their ports with them.
-  if alive dockerd; then
-    ids=$(docker -H "unix://$SOCK" ps -aq 2>/dev/null || true)
-    [ -z "$ids" ] || docker -H "unix://$SOCK" rm -f $ids >/dev/null 2>&1 || true
-  fi
-  local pids=()
-  for p in "$DIR"/*.pid; do
-    [ -f "$p" ] || continue
-    pids+=("$(cat "$p")")
-    kill "${pids[-1]}" 2>/dev/null || true
-    rm -f "$p"
-  done
-  # dockerd stops its containers first (up to 10 s each); wait, so a restart finds it gone.
-  for _ in $(seq 1 300); do
-    local left=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
-    [ "$left" = 0 ] && break
-    sleep 0.1
-  done
+  if alive dockerd; then remove_containers "$SOCK"; fi
+  stop_pidfiles "$DIR"
   rm -f "$ENV"
 }
 if [ "${1:-}" = stop ]; then stop_all; exit 0; fi

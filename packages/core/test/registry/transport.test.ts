@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseReference } from '@anew/core/ref';
 import { MediaType, RegistryClient, sha256 } from '@anew/core/registry';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../../../test/helpers/fault-proxy.ts';
+import { recordingServer } from '../../../../test/helpers/recording-server.ts';
 import { services } from '../../../../test/helpers/services.ts';
 import { nextLink } from '../../src/registry/referrers.ts';
 import { received } from '../../src/registry/upload.ts';
@@ -23,32 +22,11 @@ afterEach(async () => {
   for (const s of stops.splice(0).reverse()) await s();
 });
 
-interface Seen {
-  method: string;
-  path: string;
-  authorization?: string;
-}
-
-/** A loopback HTTP server answering with `handle`; it records every request. */
-async function server(handle: (req: http.IncomingMessage, res: http.ServerResponse, host: string) => void) {
-  const seen: Seen[] = [];
-  const sockets = new Set<net.Socket>();
-  let host = '';
-  const s = http.createServer((req, res) => {
-    seen.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization });
-    handle(req, res, host);
-  });
-  s.on('connection', (c) => {
-    sockets.add(c);
-    c.on('close', () => sockets.delete(c));
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  host = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
-  stops.push(async () => {
-    for (const c of sockets) c.destroy();
-    await new Promise((r) => s.close(r));
-  });
-  return { host, seen };
+/** A recording loopback server, stopped after each test. */
+async function server(handle: Parameters<typeof recordingServer>[0]) {
+  const s = await recordingServer(handle);
+  stops.push(s.stop);
+  return s;
 }
 
 describe('credentials stay with their registry', () => {
