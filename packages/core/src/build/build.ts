@@ -7,6 +7,7 @@ import {
   describeEntries,
   type FileMapping,
   formatPlatform,
+  HashThreads,
   type ImageSettings,
   type Platform,
   planImage,
@@ -154,6 +155,8 @@ async function buildDaemonless(
   const { client, log } = deps;
   const settings: ImageSettings = { ...spec.settings, labels: req.labels };
   const started = performance.now();
+  // Started before the walk, which takes about as long as starting them; closed by describeEntries.
+  const threads = HashThreads.start();
   const image = await log.group('Inputs', async () => {
     const p = await planImage(
       client,
@@ -167,7 +170,10 @@ async function buildDaemonless(
         epoch: req.epoch,
       },
       log,
-    );
+    ).catch(async (err: unknown) => {
+      await threads.close();
+      throw err;
+    });
     log.info(
       `${p.entries.length} entries from ${spec.files.length} "files" lines, source-date-epoch ${req.epoch}`,
     );
@@ -189,6 +195,7 @@ async function buildDaemonless(
         'Hashing',
         image.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0),
       ),
+      threads,
     ),
     settings: { ...settings, labels: hashedLabels(req) },
   });

@@ -11,6 +11,7 @@ export {
   resolveContext,
 } from './files.ts';
 export { BLOCK_SIZE, DeterministicGzip, GZIP_LEVEL } from './gzip.ts';
+export { HashThreads } from './hash-pool.ts';
 export { describeEntries, type EntryDescription, hashFile, type LayerFile, writeLayer } from './layer.ts';
 export { placeEntries, resolvePath } from './placement.ts';
 export { type DaemonlessRequest, planImage } from './plan.ts';

@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import type { LayerEntry } from './files.ts';
 import { DeterministicGzip, type GzipResult } from './gzip.ts';
-import { HashPool } from './hash-pool.ts';
+import { type HashedFile, HashThreads } from './hash-pool.ts';
 import { changed, openChecked } from './open-checked.ts';
 import { tarEnd, tarHeader, tarPadding } from './tar.ts';
 
@@ -89,54 +89,52 @@ export interface EntryDescription {
  * computed from. Each file's hash is also kept on its entry, for the layer
  * writer to check. Synchronous reads for a small context: for thousands of
  * small files they are several times faster than the promise API. A large
- * one is hashed on worker threads, one per core (see HashPool): each file is
- * still opened here, through its checks, and only read there.
+ * one is hashed on every core (see HashThreads): each file is still opened
+ * here, through its checks, and only read by another thread.
  */
 export async function describeEntries(
   entries: LayerEntry[],
   /** Bytes hashed so far. */
   progress?: (done: number) => void,
+  /** Hashing threads started earlier (and closed here); else started here when the context is large. */
+  threads?: HashThreads,
 ): Promise<EntryDescription[]> {
   const files = entries.filter((e) => e.type === 'file');
   const total = files.reduce((n, e) => n + e.size, 0);
-  let hashed = 0;
-  const done = (e: LayerEntry, r: { sha256: string; size: number }) => {
+  const record = (e: LayerEntry, r: { sha256: string; size: number }) => {
     if (r.size !== e.size) throw changed(e, 'its size changed');
-    hashed += r.size;
-    progress?.(hashed);
     e.sha256 = r.sha256;
   };
+  const chunk = Buffer.allocUnsafe(READ_CHUNK);
   if (total < PARALLEL_HASH_FROM || os.availableParallelism() < 2) {
-    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    await threads?.close();
+    let hashed = 0;
     for (const e of files) {
       const fd = openChecked(e);
       try {
-        done(e, hashFd(fd, chunk));
+        record(e, hashFd(fd, chunk));
       } finally {
         fs.closeSync(fd);
       }
+      hashed += e.size;
+      progress?.(hashed);
     }
   } else {
-    const pool = new HashPool();
-    // A few files ahead of the workers, so none waits for the next open; every opened one is closed.
-    const inFlight = new Set<Promise<void>>();
+    const pool = threads ?? HashThreads.start();
+    let results: (HashedFile | Error)[];
     try {
-      for (const e of files) {
-        while (inFlight.size >= 16) await Promise.race(inFlight);
-        const fd = openChecked(e);
-        const p: Promise<void> = pool
-          .hash(fd)
-          .then((r) => done(e, r))
-          .finally(() => {
-            fs.closeSync(fd);
-            inFlight.delete(p);
-          });
-        inFlight.add(p);
-      }
-      await Promise.all(inFlight);
+      results = await pool.hash(
+        files.length,
+        (i) => openChecked(files[i]!),
+        (fd) => hashFd(fd, chunk),
+        progress,
+      );
     } finally {
-      await Promise.allSettled(inFlight);
       await pool.close();
+    }
+    for (const [i, r] of results.entries()) {
+      if (r instanceof Error) throw changed(files[i]!, r.message);
+      record(files[i]!, r);
     }
   }
   return entries.map((e) =>
