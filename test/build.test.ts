@@ -193,6 +193,55 @@ describe('daemonless build of the sample app', () => {
   });
 });
 
+describe('the checksums kept between builds on one machine', () => {
+  it('a second build reads no unchanged file, and a file rewritten with its old size and mtime is hashed again', async () => {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-sample-checksums-'));
+    const checksums = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-checksums-'));
+    cleanup.push(() => fs.rmSync(copy, { recursive: true, force: true }));
+    cleanup.push(() => fs.rmSync(checksums, { recursive: true, force: true }));
+    fs.cpSync(context, copy, { recursive: true });
+    for (const f of fs.readdirSync(copy, { recursive: true }))
+      fs.utimesSync(path.join(copy, String(f)), 1_700_000_000, 1_700_000_000);
+    // The files the build takes ("busybox:/bin/busybox" and "site/:/www/").
+    const files = fs
+      .readdirSync(copy, { recursive: true })
+      .map(String)
+      .filter((f) => (f === 'busybox' || f.startsWith('site/')) && fs.statSync(path.join(copy, f)).isFile());
+    // Files changed in the last 2 s are not remembered (a change in the same clock tick would not show).
+    await new Promise((r) => setTimeout(r, 2100));
+    const build = () =>
+      runAction(
+        'build',
+        { ...buildInputs(`${registry.host}/checksums/web`), context: copy },
+        { env: { ANEW_CACHE_DIR: checksums } },
+      );
+    const first = await build();
+    expect(first.code, first.log).toBe(0);
+    expect(first.log).not.toContain('unchanged since an earlier build');
+    const second = await build();
+    expect(second.code, second.log).toBe(0);
+    expect(second.outputs['cache-hit']).toBe('true');
+    expect(second.outputs['inputs-digest']).toBe(first.outputs['inputs-digest']);
+    expect(second.log).toContain(
+      `${files.length} of ${files.length} files unchanged since an earlier build on this machine`,
+    );
+    // Same size, the old mtime put back: only the ctime tells, and it does.
+    const index = path.join(copy, 'site/index.html');
+    const text = fs.readFileSync(index, 'utf8');
+    fs.writeFileSync(
+      index,
+      text.replace(/[a-z]/, (c) => c.toUpperCase()),
+    );
+    fs.utimesSync(index, 1_700_000_000, 1_700_000_000);
+    expect(fs.statSync(index).size).toBe(Buffer.byteLength(text));
+    const third = await build();
+    expect(third.code, third.log).toBe(0);
+    expect(third.outputs['cache-hit']).toBe('false');
+    expect(third.outputs['inputs-digest']).not.toBe(first.outputs['inputs-digest']);
+    expect(third.log).toContain(`${files.length - 1} of ${files.length} files unchanged`);
+  });
+});
+
 describe('daemonless build on a multi-platform base', () => {
   it('builds one manifest per platform and an index, mounting the base layers instead of uploading them', async () => {
     // The base: the sample app for two platforms, made by anew itself.

@@ -17,7 +17,7 @@ import {
 import { UserError } from '@anew/core/errors';
 import { Exec } from '@anew/core/exec';
 import { runContextFromEnv } from '@anew/core/github';
-import { parseCommand, parseFileMappings, parsePlatform } from '@anew/core/image';
+import { parseCommand, parseFileMappings, parsePlatform, userCacheDir } from '@anew/core/image';
 import {
   type Digest,
   parsePinnedReference,
@@ -156,7 +156,10 @@ async function withBuildDeps<T>(
     path.join(process.env['RUNNER_TEMP'] || fs.realpathSync('/tmp'), 'anew-build-'),
   );
   try {
-    return await fn({ ...request, epoch }, { client, exec, log, tmpDir, credential });
+    return await fn(
+      { ...request, epoch },
+      { client, exec, log, tmpDir, credential, checksumDir: userCacheDir(process.env) },
+    );
   } finally {
     fs.rmSync(tmpDir, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@ import { UserError } from '../errors/index.ts';
 import type { Exec } from '../exec/index.ts';
 import {
   assembleImage,
+  ChecksumCache,
   describeEntries,
   type FileMapping,
   formatPlatform,
@@ -70,6 +71,8 @@ export interface BuildDeps {
   log: Logger;
   /** A private scratch folder; the caller removes it. */
   tmpDir: string;
+  /** Where the checksums of context files are kept between builds on this machine (see ChecksumCache); none if unset. */
+  checksumDir?: string;
   /** Registry credentials from inputs, handed to the docker CLI on the Dockerfile path. */
   credential?: Credential;
 }
@@ -179,6 +182,23 @@ async function buildDaemonless(
     );
     return p;
   });
+  const root = resolveContext(req.context);
+  const checksums = deps.checksumDir ? ChecksumCache.load(deps.checksumDir, root) : undefined;
+  const files = await describeEntries(image.entries, {
+    progress: progressOf(
+      log,
+      'Hashing',
+      image.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0),
+    ),
+    threads,
+    checksums,
+  });
+  if (checksums && checksums.hits > 0)
+    log.info(
+      `${checksums.hits} of ${image.entries.filter((e) => e.type === 'file').length} files unchanged since an earlier build on this machine: their checksums were not computed again`,
+    );
+  // A plan writes nothing anywhere, not even this cache.
+  if (!plan) checksums?.save(root);
   const platforms = image.base
     ? image.base.platforms.map((b) => formatPlatform(b.platform))
     : image.scratchPlatforms.map(formatPlatform);
@@ -188,15 +208,7 @@ async function buildDaemonless(
     epoch: hashedEpoch(req),
     base: image.base ? { name: image.base.ref.repo.toString(), digest: image.base.ref.digest } : 'scratch',
     platforms,
-    files: await describeEntries(
-      image.entries,
-      progressOf(
-        log,
-        'Hashing',
-        image.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0),
-      ),
-      threads,
-    ),
+    files,
     settings: { ...settings, labels: hashedLabels(req) },
   });
   log.info(`inputs-digest: ${inputs}`);

@@ -30,6 +30,9 @@ export interface LayerEntry {
   /** Device and inode seen when the context was walked: the handle opened later must be this file. */
   dev?: number;
   ino?: number;
+  /** Last modification and last change seen then (files only): what the checksum cache compares. */
+  mtimeMs?: number;
+  ctimeMs?: number;
   /** sha256 (hex) of the content, once hashed: the layer writer checks it reads the same bytes. */
   sha256?: string;
   /** Symlinks: the target as written in the context; hard links: the image path of the entry they link to. */
@@ -218,6 +221,8 @@ function fileEntry(imgPath: string, source: string, st: fs.Stats, context: strin
     context,
     dev: st.dev,
     ino: st.ino,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
   };
 }
 

@@ -1,6 +1,7 @@
 export { assembleImage, type BuiltImage, type ImagePlan } from './assemble.ts';
 export { type BasePlatform, type ResolvedBase, resolveBase } from './base.ts';
 export { applyLayer, type BaseTree, readBaseTree } from './base-tree.ts';
+export { ChecksumCache, userCacheDir } from './checksum-cache.ts';
 export { parseCommand, shellSplit } from './command.ts';
 export { buildConfig, epochToRfc3339, type ImageSettings } from './config.ts';
 export {

@@ -2,6 +2,7 @@ import { createHash, hash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
+import type { ChecksumCache } from './checksum-cache.ts';
 import type { LayerEntry } from './files.ts';
 import { DeterministicGzip, type GzipResult } from './gzip.ts';
 import { type HashedFile, HashThreads } from './hash-pool.ts';
@@ -87,23 +88,39 @@ export interface EntryDescription {
 /**
  * Every entry with the sha256 of its content: what the inputs-digest is
  * computed from. Each file's hash is also kept on its entry, for the layer
- * writer to check. Synchronous reads for a small context: for thousands of
- * small files they are several times faster than the promise API. A large
- * one is hashed on every core (see HashThreads): each file is still opened
- * here, through its checks, and only read by another thread.
+ * writer to check. A file the checksum cache knows unchanged is not read.
+ * Synchronous reads for a small context: for thousands of small files they
+ * are several times faster than the promise API. A large one is hashed on
+ * every core (see HashThreads): each file is still opened here, through its
+ * checks, and only read by another thread.
  */
 export async function describeEntries(
   entries: LayerEntry[],
-  /** Bytes hashed so far. */
-  progress?: (done: number) => void,
-  /** Hashing threads started earlier (and closed here); else started here when the context is large. */
-  threads?: HashThreads,
+  opts: {
+    /** Bytes accounted for so far: hashed, or known from the checksum cache. */
+    progress?: (done: number) => void;
+    /** Hashing threads started earlier (and closed here); else started here when the context is large. */
+    threads?: HashThreads;
+    /** Checksums of an earlier build on this machine; updated with this one's and saved by the caller. */
+    checksums?: ChecksumCache;
+  } = {},
 ): Promise<EntryDescription[]> {
-  const files = entries.filter((e) => e.type === 'file');
+  const { threads, checksums } = opts;
+  let known = 0;
+  const files = entries.filter((e) => {
+    if (e.type !== 'file') return false;
+    e.sha256 = checksums?.lookup(e);
+    if (e.sha256 !== undefined) known += e.size;
+    return e.sha256 === undefined;
+  });
+  const progress = opts.progress && ((hashed: number) => opts.progress!(known + hashed));
+  if (known > 0) progress?.(0);
   const total = files.reduce((n, e) => n + e.size, 0);
+  const hashedAt = Date.now();
   const record = (e: LayerEntry, r: { sha256: string; size: number }) => {
     if (r.size !== e.size) throw changed(e, 'its size changed');
     e.sha256 = r.sha256;
+    checksums?.remember(e, r.sha256, hashedAt);
   };
   const chunk = Buffer.allocUnsafe(READ_CHUNK);
   if (total < PARALLEL_HASH_FROM || os.availableParallelism() < 2) {
