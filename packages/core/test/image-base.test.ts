@@ -336,6 +336,22 @@ describe('a context that changes during the build', () => {
     await expect(writeLayer(entries, 0, out)).rejects.toThrow(/now leads to ".*\/f", outside the context/);
   });
 
+  it('is not fooled by a folder beside the context whose name begins with the same name', async () => {
+    const { dir, entries, out } = await hashed();
+    const beside = `${dir}-beside`;
+    fs.mkdirSync(beside);
+    try {
+      fs.linkSync(path.join(dir, 'd/f'), path.join(beside, 'f'));
+      fs.renameSync(path.join(dir, 'd'), path.join(dir, 'd-old'));
+      fs.symlinkSync(beside, path.join(dir, 'd'));
+      await expect(writeLayer(entries, 0, out)).rejects.toThrow(
+        /now leads to ".*-beside\/f", outside the context/,
+      );
+    } finally {
+      fs.rmSync(beside, { recursive: true, force: true });
+    }
+  });
+
   it('fails when another file is renamed over it', async () => {
     const { dir, entries, out } = await hashed();
     fs.writeFileSync(path.join(dir, 'other'), 'inside\n');
