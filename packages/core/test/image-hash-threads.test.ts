@@ -2,7 +2,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HashThreads } from '@anew/core/image';
+import {
+  ContentHasher,
+  collectEntries,
+  describeEntries,
+  HashThreads,
+  parseFileMappings,
+  resolveContext,
+} from '@anew/core/image';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-hash-threads-'));
@@ -30,6 +37,21 @@ describe('HashThreads', () => {
       const r = await threads.hash(files.length, (i) => fs.openSync(files[i]!, 'r'), hashHere);
       expect(r.map((x) => (x instanceof Error ? x.message : x.sha256))).toEqual(expected);
       expect(r.map((x) => (x instanceof Error ? -1 : x.size))).toEqual(files.map((f) => fs.statSync(f).size));
+    } finally {
+      await threads.close();
+    }
+    expect(openFds()).toBe(before);
+  });
+
+  it('goes on past one batch of shared memory (4096 files), every result in its place', async () => {
+    const before = openFds();
+    const threads = HashThreads.start(1);
+    try {
+      const n = 9000;
+      const r = await threads.hash(n, (i) => fs.openSync(files[i % files.length]!, 'r'), hashHere);
+      expect(r.map((x) => (x instanceof Error ? x.message : x.sha256))).toEqual(
+        Array.from({ length: n }, (_, i) => expected[i % files.length]),
+      );
     } finally {
       await threads.close();
     }
@@ -85,6 +107,42 @@ describe('HashThreads', () => {
       }
     } finally {
       await threads.close();
+    }
+  });
+});
+
+describe('ContentHasher', () => {
+  it('hashes files as the walk finds them, and after a walk that fails closes every file it opened', async () => {
+    const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-hasher-'));
+    try {
+      for (let i = 0; i < 300; i++) {
+        fs.mkdirSync(path.join(ctx, 'a', `d${i % 7}`), { recursive: true });
+        fs.writeFileSync(path.join(ctx, 'a', `d${i % 7}`, `f${i}`), crypto.randomBytes(100 + i));
+      }
+      fs.mkdirSync(path.join(ctx, 'z'));
+      fs.writeFileSync(path.join(ctx, 'z', '.wh.base-file'), 'would delete a file of the base');
+      const root = resolveContext(ctx);
+      // A good walk: the same descriptions as hashing afterwards on one thread.
+      const good = new ContentHasher({ threads: HashThreads.start(1) });
+      const mappings = parseFileMappings(['a/:/a/']);
+      const entries = collectEntries(root, mappings, (e) => good.add(e));
+      expect(await good.describe(entries)).toEqual(await describeEntries(collectEntries(root, mappings)));
+
+      const before = openFds();
+      const threads = HashThreads.start(1);
+      const bad = new ContentHasher({ threads });
+      let seen = 0;
+      expect(() =>
+        collectEntries(root, parseFileMappings(['a/:/a/', 'z/:/z/']), (e) => {
+          seen++;
+          bad.add(e);
+        }),
+      ).toThrow(/named like an OCI whiteout/);
+      expect(seen).toBe(300);
+      await bad.abort();
+      expect(openFds()).toBe(before);
+    } finally {
+      fs.rmSync(ctx, { recursive: true, force: true });
     }
   });
 });

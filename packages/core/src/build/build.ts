@@ -5,7 +5,7 @@ import type { Exec } from '../exec/index.ts';
 import {
   assembleImage,
   ChecksumCache,
-  describeEntries,
+  ContentHasher,
   type FileMapping,
   formatPlatform,
   HashThreads,
@@ -158,8 +158,16 @@ async function buildDaemonless(
   const { client, log } = deps;
   const settings: ImageSettings = { ...spec.settings, labels: req.labels };
   const started = performance.now();
-  // Started before the walk, which takes about as long as starting them; closed by describeEntries.
-  const threads = HashThreads.start();
+  const root = resolveContext(req.context);
+  const checksums = deps.checksumDir ? ChecksumCache.load(deps.checksumDir, root) : undefined;
+  let total: number | undefined;
+  // Each file is hashed as soon as the walk finds it, on threads started first: they take about as
+  // long to start as a large context takes to walk.
+  const hasher = new ContentHasher({
+    threads: HashThreads.start(),
+    checksums,
+    progress: progressOf(log, 'Hashing', () => total),
+  });
   const image = await log.group('Inputs', async () => {
     const p = await planImage(
       client,
@@ -173,8 +181,9 @@ async function buildDaemonless(
         epoch: req.epoch,
       },
       log,
+      (e) => hasher.add(e),
     ).catch(async (err: unknown) => {
-      await threads.close();
+      await hasher.abort();
       throw err;
     });
     log.info(
@@ -182,17 +191,8 @@ async function buildDaemonless(
     );
     return p;
   });
-  const root = resolveContext(req.context);
-  const checksums = deps.checksumDir ? ChecksumCache.load(deps.checksumDir, root) : undefined;
-  const files = await describeEntries(image.entries, {
-    progress: progressOf(
-      log,
-      'Hashing',
-      image.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0),
-    ),
-    threads,
-    checksums,
-  });
+  total = image.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+  const files = await hasher.describe(image.entries);
   if (checksums && checksums.hits > 0)
     log.info(
       `${checksums.hits} of ${image.entries.filter((e) => e.type === 'file').length} files unchanged since an earlier build on this machine: their checksums were not computed again`,

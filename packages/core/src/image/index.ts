@@ -13,7 +13,14 @@ export {
 } from './files.ts';
 export { BLOCK_SIZE, DeterministicGzip, GZIP_LEVEL } from './gzip.ts';
 export { HashThreads } from './hash-pool.ts';
-export { describeEntries, type EntryDescription, hashFile, type LayerFile, writeLayer } from './layer.ts';
+export {
+  ContentHasher,
+  describeEntries,
+  type EntryDescription,
+  hashFile,
+  type LayerFile,
+  writeLayer,
+} from './layer.ts';
 export { placeEntries, resolvePath } from './placement.ts';
 export { type DaemonlessRequest, planImage } from './plan.ts';
 export { DEFAULT_PLATFORM, formatPlatform, type Platform, parsePlatform, samePlatform } from './platform.ts';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import type { ChecksumCache } from './checksum-cache.ts';
 import type { LayerEntry } from './files.ts';
 import { DeterministicGzip, type GzipResult } from './gzip.ts';
-import { type HashedFile, HashThreads } from './hash-pool.ts';
+import { type HashedFile, type HashQueue, HashThreads } from './hash-pool.ts';
 import { changed, openChecked } from './open-checked.ts';
 import { tarEnd, tarHeader, tarPadding } from './tar.ts';
 
@@ -87,80 +87,125 @@ export interface EntryDescription {
 
 /**
  * Every entry with the sha256 of its content: what the inputs-digest is
- * computed from. Each file's hash is also kept on its entry, for the layer
- * writer to check. A file the checksum cache knows unchanged is not read.
- * Synchronous reads for a small context: for thousands of small files they
- * are several times faster than the promise API. A large one is hashed on
- * every core (see HashThreads): each file is still opened here, through its
- * checks, and only read by another thread.
+ * computed from (see ContentHasher).
  */
 export async function describeEntries(
   entries: LayerEntry[],
-  opts: {
-    /** Bytes accounted for so far: hashed, or known from the checksum cache. */
-    progress?: (done: number) => void;
-    /** Hashing threads started earlier (and closed here); else started here when the context is large. */
-    threads?: HashThreads;
-    /** Checksums of an earlier build on this machine; updated with this one's and saved by the caller. */
-    checksums?: ChecksumCache;
-  } = {},
+  opts: ContentHasherOptions = {},
 ): Promise<EntryDescription[]> {
-  const { threads, checksums } = opts;
-  let known = 0;
-  const files = entries.filter((e) => {
-    if (e.type !== 'file') return false;
-    e.sha256 = checksums?.lookup(e);
-    if (e.sha256 !== undefined) known += e.size;
-    return e.sha256 === undefined;
-  });
-  const progress = opts.progress && ((hashed: number) => opts.progress!(known + hashed));
-  if (known > 0) progress?.(0);
-  const total = files.reduce((n, e) => n + e.size, 0);
-  const hashedAt = Date.now();
-  const record = (e: LayerEntry, r: { sha256: string; size: number }) => {
-    if (r.size !== e.size) throw changed(e, 'its size changed');
-    e.sha256 = r.sha256;
-    checksums?.remember(e, r.sha256, hashedAt);
-  };
-  const chunk = Buffer.allocUnsafe(READ_CHUNK);
-  if (total < PARALLEL_HASH_FROM || os.availableParallelism() < 2) {
-    await threads?.close();
-    let hashed = 0;
-    for (const e of files) {
-      const fd = openChecked(e);
-      try {
-        record(e, hashFd(fd, chunk));
-      } finally {
-        fs.closeSync(fd);
-      }
-      hashed += e.size;
-      progress?.(hashed);
-    }
-  } else {
-    const pool = threads ?? HashThreads.start();
-    let results: (HashedFile | Error)[];
+  return new ContentHasher(opts).describe(entries);
+}
+
+export interface ContentHasherOptions {
+  /** Bytes accounted for so far: hashed, or known from the checksum cache. */
+  progress?: (done: number) => void;
+  /** Hashing threads started earlier (closed by describe or abort): files are then hashed as they are added. */
+  threads?: HashThreads;
+  /** Checksums of an earlier build on this machine; updated with this one's and saved by the caller. */
+  checksums?: ChecksumCache;
+}
+
+/**
+ * The sha256 of every file of a layer. Each file's hash is also kept on its
+ * entry, for the layer writer to check. A file the checksum cache knows
+ * unchanged is not read. Files can be added while the context is walked
+ * (add), so that with threads the hashing overlaps the walk; describe hashes
+ * whatever was not added. Each file is opened here, through its checks, and
+ * may be read by another thread. Without threads: synchronous reads for a
+ * small context (for thousands of small files they are several times faster
+ * than the promise API), every core for a large one.
+ */
+export class ContentHasher {
+  private readonly queue: HashQueue<string> | undefined;
+  /** Files by source path, as first seen; with the sha256 the checksum cache gave, if any. */
+  private readonly files = new Map<string, { e: LayerEntry; cached?: string }>();
+  private known = 0;
+  private readonly chunk = Buffer.allocUnsafe(READ_CHUNK);
+  private readonly hashedAt = Date.now();
+  private readonly progress: ((hashed: number) => void) | undefined;
+
+  constructor(private readonly opts: ContentHasherOptions = {}) {
+    this.progress = opts.progress && ((hashed) => opts.progress!(this.known + hashed));
+    this.queue = opts.threads?.queue((fd) => hashFd(fd, this.chunk), this.progress);
+  }
+
+  /** A file found by the walk (anything else is ignored). Throws when it cannot be opened through its checks. */
+  add(e: LayerEntry): void {
+    if (e.type !== 'file' || this.files.has(e.source!)) return;
+    const cached = this.opts.checksums?.lookup(e);
+    this.files.set(e.source!, { e, cached });
+    if (cached !== undefined) this.known += e.size;
+    else this.queue?.add(e.source!, () => openChecked(e));
+  }
+
+  /** After a failure: closes every file and thread. */
+  async abort(): Promise<void> {
+    await this.queue?.abort();
+    await this.opts.threads?.close();
+  }
+
+  async describe(entries: LayerEntry[]): Promise<EntryDescription[]> {
+    let results: Map<string, HashedFile | Error>;
     try {
-      results = await pool.hash(
-        files.length,
-        (i) => openChecked(files[i]!),
-        (fd) => hashFd(fd, chunk),
-        progress,
+      for (const e of entries) this.add(e);
+      results = this.queue ? await this.queue.finish() : await this.hashAll();
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    await this.opts.threads?.close();
+    for (const e of entries) {
+      if (e.type !== 'file') continue;
+      const f = this.files.get(e.source!)!;
+      const r = f.cached !== undefined ? { sha256: f.cached, size: e.size } : results.get(e.source!)!;
+      if (r instanceof Error) throw changed(e, r.message);
+      if (r.size !== e.size) throw changed(e, 'its size changed');
+      e.sha256 = r.sha256;
+      if (f.cached === undefined) this.opts.checksums?.remember(f.e, r.sha256, this.hashedAt);
+    }
+    return entries.map((e) =>
+      e.type === 'dir'
+        ? { path: e.path, type: e.type, mode: e.mode }
+        : e.type !== 'file'
+          ? { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! }
+          : { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256: e.sha256! },
+    );
+  }
+
+  /** Without threads given: on this thread for a small context, on every core for a large one. */
+  private async hashAll(): Promise<Map<string, HashedFile | Error>> {
+    const todo = [...this.files.values()].filter((f) => f.cached === undefined).map((f) => f.e);
+    const total = todo.reduce((n, e) => n + e.size, 0);
+    if (this.known > 0) this.progress?.(0);
+    const out = new Map<string, HashedFile | Error>();
+    if (total < PARALLEL_HASH_FROM || os.availableParallelism() < 2) {
+      let hashed = 0;
+      for (const e of todo) {
+        const fd = openChecked(e);
+        try {
+          out.set(e.source!, hashFd(fd, this.chunk));
+        } finally {
+          fs.closeSync(fd);
+        }
+        hashed += e.size;
+        this.progress?.(hashed);
+      }
+      return out;
+    }
+    const pool = HashThreads.start();
+    try {
+      const r = await pool.hash(
+        todo.length,
+        (i) => openChecked(todo[i]!),
+        (fd) => hashFd(fd, this.chunk),
+        this.progress,
       );
+      for (const [i, e] of todo.entries()) out.set(e.source!, r[i]!);
+      return out;
     } finally {
       await pool.close();
     }
-    for (const [i, r] of results.entries()) {
-      if (r instanceof Error) throw changed(files[i]!, r.message);
-      record(files[i]!, r);
-    }
   }
-  return entries.map((e) =>
-    e.type === 'dir'
-      ? { path: e.path, type: e.type, mode: e.mode }
-      : e.type !== 'file'
-        ? { path: e.path, type: e.type, mode: e.mode, linkname: e.linkname! }
-        : { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256: e.sha256! },
-  );
 }
 
 /** Below this much content, starting worker threads costs more than hashing on one core. */

@@ -23,14 +23,20 @@ export interface Logger {
  * 100 ms (and always at the end), so a loop over thousands of small files
  * can report each one; nothing at all when the logger shows no progress.
  */
-export function progressOf(log: Logger, label: string, total?: number): (done: number) => void {
+export function progressOf(
+  log: Logger,
+  label: string,
+  /** The whole, when known; a function when it becomes known later. */
+  total?: number | (() => number | undefined),
+): (done: number) => void {
   if (!log.progress) return () => {};
   let last = 0;
   return (done) => {
     const now = Date.now();
-    if (now - last < 100 && done !== total) return;
+    const whole = typeof total === 'function' ? total() : total;
+    if (now - last < 100 && done !== whole) return;
     last = now;
-    log.progress?.(label, done, total, 'bytes');
+    log.progress?.(label, done, whole, 'bytes');
   };
 }
 
