@@ -288,8 +288,18 @@ describe('a rollback on a pull request', () => {
     expect(gh.requests.length).toBe(before);
     expect(comment()).toBe(body);
 
-    const c = await runAction('cleanup', { environment: 'pr-44', all: 'true', config });
+    // Rolled back once more and closed: the removed preview names what served last, not the newest.
+    const again = await runAction('rollback', { environment: 'pr-44', config, ...token }, { env: sync });
+    expect(again.outputs['target'], again.log).toBe(targets[1]);
+    const closed = job('pull_request', prEvent('closed', 44), shas[2]!, '1213');
+    const c = await runAction(
+      'cleanup',
+      { environment: 'pr-44', all: 'true', config, ...token },
+      { env: closed },
+    );
     expect(c.code, c.log).toBe(0);
+    expect(comment()).toMatch(/was removed/);
+    expect(comment()).toContain(`| Last digest | \`${images[1]!.digest}\` |`);
   });
 });
 
