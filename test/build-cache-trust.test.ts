@@ -8,9 +8,10 @@ import { parseBundle, statementOf } from '@anew/core/provenance';
 import { type Digest, parseRepository } from '@anew/core/ref';
 import { RegistryClient } from '@anew/core/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type MockSigstore, startMockSigstore } from './fixtures/sigstore/mock-sigstore.ts';
 import { pushTinyImage } from './fixtures/sigstore/tiny-image.ts';
 import { newKeyPair, workflowEnv } from './fixtures/sigstore/workflow-env.ts';
-import { runAction } from './helpers/action.ts';
+import { NODE24, runAction } from './helpers/action.ts';
 import { services } from './helpers/services.ts';
 
 /**
@@ -200,5 +201,130 @@ describe('build with a cache policy', () => {
     expect(third.statement!.predicate.buildDefinition.internalParameters.anew.reused).toEqual({
       invocationId: invocation('3001'),
     });
+  });
+});
+
+describe('a keyless cache policy with cache-trusted-root', () => {
+  let sigstore: MockSigstore;
+  const client = new RegistryClient();
+  const identity = 'https://github\\.com/org/app/\\.github/workflows/.*';
+  beforeAll(async () => {
+    sigstore = await startMockSigstore();
+  });
+  afterAll(async () => {
+    await sigstore?.stop();
+  });
+
+  const build = (image: string, sha: string, run: string, policy: Record<string, string>, env = {}) =>
+    runAction(
+      'build',
+      {
+        image,
+        context: repo,
+        files: 'site/:/www/',
+        cmd: '["/www"]',
+        'cache-certificate-identity-regexp': identity,
+        ...policy,
+      },
+      // Node 24, so that the no-root case below can keep its public-good lookup on loopback.
+      {
+        env: { ...workflowEnv(), GITHUB_SHA: sha, GITHUB_RUN_ID: run, RUNNER_TEMP: runnerTemp(), ...env },
+        node: NODE24,
+      },
+    );
+
+  it('hits when the private Sigstore root is given; without it the hit is refused, said why, and rebuilt', async () => {
+    const image = `${services.registry}/anew-cache-trust/keyless-${process.pid}`;
+    fs.writeFileSync(path.join(repo, 'site/index.html'), '<h1>keyless</h1>\n');
+    const sha = commit('keyless', 1_700_020_000);
+    const root = { 'cache-trusted-root': sigstore.trustedRootPath };
+    // One job: attest reads the build record that build left in the job's RUNNER_TEMP.
+    const temp = runnerTemp();
+    const first = await build(image, sha, '4001', root, { RUNNER_TEMP: temp });
+    expect(first.code, first.log).toBe(0);
+    expect(first.outputs['cache-hit']).toBe('false');
+    // Signed keyless through the stand-in's Fulcio and Rekor, with the job's OIDC token.
+    const a = await runAction(
+      'attest',
+      { image: first.outputs['image']!, 'fulcio-url': sigstore.url, 'rekor-url': sigstore.url },
+      {
+        env: {
+          ...workflowEnv(),
+          GITHUB_SHA: sha,
+          GITHUB_RUN_ID: '4001',
+          RUNNER_TEMP: temp,
+          ...sigstore.oidcEnv(),
+        },
+      },
+    );
+    expect(a.code, a.log).toBe(0);
+
+    const hit = await build(image, sha, '4002', root);
+    expect(hit.code, hit.log).toBe(0);
+    expect(hit.outputs['cache-hit']).toBe('true');
+    expect(hit.outputs['digest']).toBe(first.outputs['digest']);
+    expect(hit.log).toMatch(/its provenance satisfies the cache policy/);
+
+    // Without the root the policy means public-good Sigstore, whose root comes through TUF: the
+    // test routes that fetch to a closed loopback port (Node 24 reads the proxy from the
+    // environment), so it fails here as it would fail to chain on a runner with network.
+    const noRoot = await build(
+      image,
+      sha,
+      '4003',
+      {},
+      {
+        NODE_USE_ENV_PROXY: '1',
+        HTTPS_PROXY: 'http://127.0.0.1:9',
+        HTTP_PROXY: 'http://127.0.0.1:9',
+        NO_PROXY: '127.0.0.1,localhost',
+      },
+    );
+    expect(noRoot.code, noRoot.log).toBe(0);
+    expect(noRoot.outputs['cache-hit']).toBe('false');
+    expect(noRoot.outputs['digest']).toBe(first.outputs['digest']);
+    expect(noRoot.log).toMatch(
+      /Not reusing .*anew-inputs-[0-9a-f]+ \(sha256:[0-9a-f]{64}\): .*; building instead/,
+    );
+    expect(noRoot.log).toMatch(/public-good trust root could not be fetched/);
+  });
+
+  it('refuses a trusted root that is missing, not JSON or not a trusted root, or one without an identity, before touching the registry', async () => {
+    const image = `${services.registry}/anew-cache-trust/bad-root-${process.pid}`;
+    const dir = runnerTemp();
+    const notJson = path.join(dir, 'not.json');
+    fs.writeFileSync(notJson, 'not json');
+    const notRoot = path.join(dir, 'bundle.json');
+    fs.writeFileSync(notRoot, JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }));
+    const sha = git('rev-parse', 'HEAD');
+    const cases: [Record<string, string>, RegExp][] = [
+      [
+        { 'cache-trusted-root': path.join(dir, 'missing.json') },
+        /input "cache-trusted-root" names .*missing\.json, which does not exist/,
+      ],
+      [{ 'cache-trusted-root': notJson }, /cache-trusted-root ".*not\.json" is not JSON/],
+      [
+        { 'cache-trusted-root': notRoot },
+        /cache-trusted-root ".*bundle\.json" is not a Sigstore trusted root: its mediaType is "application\/vnd\.dev\.sigstore\.bundle/,
+      ],
+    ];
+    for (const [policy, message] of cases) {
+      const r = await build(image, sha, '4100', policy);
+      expect(r.code, r.log).not.toBe(0);
+      expect(r.log).toMatch(message);
+      expect(r.log).toMatch(/gh attestation trusted-root|Give the path of a Sigstore trusted root/);
+    }
+    const alone = await runAction('build', {
+      image,
+      context: repo,
+      files: 'site/:/www/',
+      'cache-trusted-root': sigstore.trustedRootPath,
+    });
+    expect(alone.code).not.toBe(0);
+    expect(alone.log).toMatch(
+      /input "cache-trusted-root" is set without input "cache-certificate-identity-regexp"/,
+    );
+    // Nothing reached the registry: no manifest, no cache tag.
+    expect(await client.listTags(parseRepository(image).repo)).toEqual([]);
   });
 });

@@ -32,7 +32,7 @@ beforeAll(async () => {
   caddy = await startCaddy();
   gh = await startGitHubApi({
     repository,
-    pullRequests: [42, 43],
+    pullRequests: [42, 43, 44],
     tokens: {
       'job-token': { user: ACTIONS_BOT, write: ['deployments', 'issues', 'pull_requests'] },
       // A job whose `permissions:` leave out deployments and pull requests.
@@ -211,6 +211,95 @@ describe('a pull-request preview reaches GitHub', () => {
     const c = await runAction('cleanup', { environment: 'pr-43', all: 'true', config }, { env });
     expect(c.code, c.log).toBe(0);
     expect(gh.requests.length).toBe(before);
+  });
+});
+
+describe('a rollback on a pull request', () => {
+  it('rewrites the one preview comment with the digest it returned to, and from which', async () => {
+    const shas = ['a', 'b', 'c'].map((c) => c.repeat(40));
+    const events = ['opened', 'synchronize', 'synchronize'];
+    const targets: string[] = [];
+    for (const [i, image] of images.entries()) {
+      const env = job('pull_request', prEvent(events[i]!, 44), shas[i]!, `120${i}`);
+      const d = await runAction(
+        'deploy',
+        { image: image.image, environment: 'pr-44', config, ...token },
+        { env },
+      );
+      expect(d.code, d.log).toBe(0);
+      targets.push(d.outputs['target']!);
+      const f = await runAction(
+        'flip',
+        { environment: 'pr-44', target: targets[i]!, config, ...token },
+        { env },
+      );
+      expect(f.code, f.log).toBe(0);
+    }
+    const comment = () => {
+      const list = gh.comments.get(44) ?? [];
+      expect(list).toHaveLength(1);
+      return list[0]!.body;
+    };
+    expect(comment()).toContain(images[2]!.digest);
+
+    // A rollback run of the same pull request: the second push serves again, and the comment says so.
+    const sync = job('pull_request', prEvent('synchronize', 44), shas[2]!, '1210');
+    const r = await runAction('rollback', { environment: 'pr-44', config, ...token }, { env: sync });
+    expect(r.code, r.log).toBe(0);
+    expect(r.outputs['target']).toBe(targets[1]);
+    expect(comment()).toContain(`| Digest | \`${images[1]!.digest}\` |`);
+    expect(comment()).toContain(
+      `| Rolled back | from \`${images[2]!.digest}\` to \`${images[1]!.digest}\` |`,
+    );
+    expect(comment()).toContain(`| Commit | \`${shas[1]}\` |`);
+    expect(comment()).toContain(`http://pr-44.preview.test:${port}`);
+    expect(
+      gh.writes().filter((w) => w.method === 'POST' && /\/issues\/44\/comments$/.test(w.path)),
+    ).toHaveLength(1);
+    // And the deployment of the release it returned to is the environment's one success.
+    const live = gh.deployments.filter(
+      (x) => x.environment === 'pr-44' && latest(gh.statusesOf(x.id))?.state === 'success',
+    );
+    expect(live.map((x) => (x.payload as { anew: { digest: string } }).anew.digest)).toEqual([
+      images[1]!.digest,
+    ]);
+
+    // A token without pull-requests: write: the rollback happens, the comment stays, a warning names it.
+    const body = comment();
+    const denied = await runAction(
+      'rollback',
+      { environment: 'pr-44', config, 'github-token': 'read-token' },
+      { env: job('pull_request', prEvent('synchronize', 44), shas[2]!, '1211') },
+    );
+    expect(denied.code, denied.log).toBe(0);
+    expect(denied.outputs['target']).toBe(targets[2]);
+    expect(denied.log).toMatch(/::warning::.*comment on pull request #44.*pull-requests: write/);
+    expect(comment()).toBe(body);
+
+    // A run for no pull request, and a run without a token: one line each says what was skipped.
+    const push = job('push', { repository: { full_name: repository } }, shas[2]!, '1212');
+    const r2 = await runAction('rollback', { environment: 'pr-44', config, ...token }, { env: push });
+    expect(r2.code, r2.log).toBe(0);
+    expect(r2.log.match(/Pull-request comment skipped: this run is not for a pull request/g)).toHaveLength(1);
+    const before = gh.requests.length;
+    const r3 = await runAction('rollback', { environment: 'pr-44', config }, { env: sync });
+    expect(r3.code, r3.log).toBe(0);
+    expect(r3.log.match(/GitHub records skipped.*no github-token/g)).toHaveLength(1);
+    expect(gh.requests.length).toBe(before);
+    expect(comment()).toBe(body);
+
+    // Rolled back once more and closed: the removed preview names what served last, not the newest.
+    const again = await runAction('rollback', { environment: 'pr-44', config, ...token }, { env: sync });
+    expect(again.outputs['target'], again.log).toBe(targets[1]);
+    const closed = job('pull_request', prEvent('closed', 44), shas[2]!, '1213');
+    const c = await runAction(
+      'cleanup',
+      { environment: 'pr-44', all: 'true', config, ...token },
+      { env: closed },
+    );
+    expect(c.code, c.log).toBe(0);
+    expect(comment()).toMatch(/was removed/);
+    expect(comment()).toContain(`| Last digest | \`${images[1]!.digest}\` |`);
   });
 });
 

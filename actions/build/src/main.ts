@@ -6,6 +6,7 @@ import {
   type BuildPlan,
   type BuildRequest,
   build,
+  checkCachePolicy,
   defaultSourceDateEpoch,
   imageLabels,
   parseSourceDateEpoch,
@@ -116,9 +117,11 @@ export function parse(r: InputReader): BuildInputs {
 /** The cache's trust policy, when one of its signers is given: the verify policy's reader, under `cache-` names. */
 function cachePolicyOf(r: InputReader): BuildRequest['cachePolicy'] {
   const keyless = r.given('cache-certificate-identity-regexp');
-  if (!keyless && r.given('cache-certificate-oidc-issuer'))
+  // What only a keyless policy reads means nothing without the identity it checks.
+  const keylessOnly = ['cache-certificate-oidc-issuer', 'cache-trusted-root'].filter((k) => r.given(k));
+  if (!keyless && keylessOnly.length > 0)
     throw new UserError(
-      `${r.name('cache-certificate-oidc-issuer')} is set without ${r.name('cache-certificate-identity-regexp')}`,
+      `${keylessOnly.map((k) => r.name(k)).join(' and ')} ${keylessOnly.length > 1 ? 'are' : 'is'} set without ${r.name('cache-certificate-identity-regexp')}`,
       'Give the identity the certificate must carry too, or use cache-public-key for key-signed provenance',
     );
   if (!keyless && !r.given('cache-public-key')) return undefined;
@@ -143,6 +146,8 @@ async function withBuildDeps<T>(
   fn: (req: BuildRequest, deps: Parameters<typeof build>[1]) => Promise<T>,
 ): Promise<T> {
   const { request, credential } = inputs;
+  // Before anything is read or written: a bad trusted root would otherwise only turn every hit into a rebuild.
+  if (request.cachePolicy) await checkCachePolicy(request.cachePolicy);
   const registry = request.repo.registry;
   const exec = new Exec(log);
   const credentials = credential ? { [registry]: credential } : undefined;

@@ -100,6 +100,11 @@ export const spec = {
         "OIDC issuer of the certificate the keyless cache policy requires. Default: GitHub Actions' (https://token.actions.githubusercontent.com).",
       group: 'Cache',
     },
+    'cache-trusted-root': {
+      description:
+        "Keyless cache policy: path of the Sigstore trusted root JSON (trusted_root.json) that the certificate and transparency log are checked against, for a private Sigstore instance or GitHub's own (`gh attestation trusted-root`). Default: the public-good instance. Checked before anything is built.",
+      group: 'Cache',
+    },
     ...registryInputs,
   },
   outputs: {

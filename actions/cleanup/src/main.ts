@@ -34,9 +34,11 @@ const action: ActionDefinition<Inputs, { removed: string[] }> = {
     return withInfra(inputs.settings, log, async (infra) => {
       const request = { app: inputs.app, environment: inputs.environment, dryRun: inputs.dryRun };
       let removed: Target[];
+      let live: string | undefined;
       if (inputs.all) {
         const res = await retireEnvironment(infra, request);
         removed = res.removed;
+        live = res.live;
         summary.row('Route removed', res.route ? 'yes' : 'there was none');
       } else {
         removed = await prune(infra, {
@@ -54,7 +56,8 @@ const action: ActionDefinition<Inputs, { removed: string[] }> = {
         else if (retired.length > 0) await records.retired(inputs.environment, retired);
         // A closed pull request's comment says its preview is gone; a second cleanup finds nothing and leaves it.
         const { pullRequest } = readEvent(process.env, log);
-        const last = newest(removed);
+        // The release that served last (after a rollback, not the newest), else the newest removed.
+        const last = removed.find((t) => t.meta.release === live) ?? newest(removed);
         if (inputs.all && pullRequest && last)
           await records.comment({
             app: inputs.app,

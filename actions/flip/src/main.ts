@@ -1,6 +1,6 @@
 import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
-import { githubRecords, readEvent } from '@anew/action/github';
+import { commentLive, githubRecords } from '@anew/action/github';
 import { checkDockerName, type SettingKey, type Settings } from '@anew/core/config';
 import { environmentUrl, flip, listTargets, withInfra } from '@anew/core/release';
 import { spec } from './spec.ts';
@@ -90,17 +90,18 @@ const action: ActionDefinition<FlipInputs, FlipOutputs> = {
           commit: result.commit,
         };
         await records.live({ ...rec, url });
-        const { pullRequest } = readEvent(process.env, log);
-        if (pullRequest)
-          await records.comment({
+        await commentLive(
+          records,
+          {
             app,
             environment,
-            pullRequest,
             url,
             digest: result.digest,
             commit: result.commit,
-            provenance: result.provenance ?? 'not verified at deploy',
-          });
+            provenance: result.provenance,
+          },
+          log,
+        );
         for (const n of records.notes) summary.note(n);
       }
       summary.title = result.dryRun

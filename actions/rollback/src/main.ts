@@ -1,6 +1,6 @@
 import type { ActionDefinition, InputReader } from '@anew/action';
 import { readEnvironment } from '@anew/action/environment';
-import { githubRecords } from '@anew/action/github';
+import { commentLive, githubRecords } from '@anew/action/github';
 import type { SettingKey, Settings } from '@anew/core/config';
 import { UserError } from '@anew/core/errors';
 import { environmentUrl, rollback, withInfra } from '@anew/core/release';
@@ -52,6 +52,10 @@ const action: ActionDefinition<Inputs, { release?: string; target?: string }> = 
       if (!result.dryRun && result.changed) {
         // A new deployment of the release it returned to, so GitHub's history reads in the order traffic moved.
         const records = githubRecords(inputs.githubToken, log);
+        const url = environmentUrl(
+          { url: inputs.settings.url, hosts: result.hosts, listen: result.listen },
+          infra.router,
+        );
         await records.rolledBack({
           app: inputs.app,
           environment: inputs.environment,
@@ -59,12 +63,25 @@ const action: ActionDefinition<Inputs, { release?: string; target?: string }> = 
           digest: result.digest,
           target: result.target,
           commit: result.commit,
-          url: environmentUrl(
-            { url: inputs.settings.url, hosts: result.hosts, listen: result.listen },
-            infra.router,
-          ),
+          url,
           from: result.previousRelease,
         });
+        // The pull request's preview comment named the digest that no longer serves.
+        await commentLive(
+          records,
+          {
+            app: inputs.app,
+            environment: inputs.environment,
+            url,
+            digest: result.digest,
+            commit: result.commit,
+            provenance: result.provenance,
+            ...(result.previousDigest && result.previousDigest !== result.digest
+              ? { rolledBackFrom: result.previousDigest }
+              : {}),
+          },
+          log,
+        );
         for (const n of records.notes) summary.note(n);
       }
       summary.title = result.dryRun

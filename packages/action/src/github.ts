@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { UserError } from '@anew/core/errors';
-import { GitHubRecords, type RunContext, runContextFromEnv } from '@anew/core/github';
+import { GitHubRecords, type PreviewComment, type RunContext, runContextFromEnv } from '@anew/core/github';
 import type { Logger } from '@anew/core/log';
 import { githubApi } from './github-client.ts';
 
@@ -89,4 +89,28 @@ export function checkFork(event: RunEvent, allowFork: boolean, input = 'allow-fo
 /** The GitHub records of this run, from the job's token (none: every record is skipped, said once). */
 export function githubRecords(token: string | undefined, log: Logger, run: RunContext = runContextFromEnv()) {
   return new GitHubRecords({ api: githubApi(token), run, log });
+}
+
+/** What serves an environment now, as flip and rollback tell the pull request. */
+export type LiveComment = Pick<
+  PreviewComment,
+  'app' | 'environment' | 'url' | 'digest' | 'commit' | 'rolledBackFrom'
+> & {
+  /** deploy's gate result, carried by the release; none ran when absent. */
+  provenance: string | undefined;
+};
+
+/**
+ * The one way flip and rollback write the preview comment: on a run for a
+ * pull request, its sticky comment for this environment says what is live
+ * now; on any other run, one line says it was skipped.
+ */
+export function commentLive(
+  records: GitHubRecords,
+  live: LiveComment,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
+  const { pullRequest } = readEvent(env, log);
+  return records.comment({ ...live, provenance: live.provenance ?? 'not verified at deploy', pullRequest });
 }

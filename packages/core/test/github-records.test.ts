@@ -244,6 +244,43 @@ describe('GitHub records through a real Octokit against the REST API stand-in', 
     });
   });
 
+  it('a rollback rewrites the same preview comment with what serves now, from which digest to which', async () => {
+    const r = records();
+    const preview = { app: 'web', environment: 'pr-7', pullRequest: 7 };
+    const first = await r.comment({ ...preview, digest: digest(1), provenance: 'not verified at deploy' });
+    await r.comment({ ...preview, digest: digest(2), provenance: 'not verified at deploy' });
+    const again = await r.comment({ ...preview, digest: digest(1), rolledBackFrom: digest(2) });
+    expect(again).toBe(first);
+    const list = api.comments.get(7)!;
+    expect(list).toHaveLength(1);
+    expect(list[0]!.body).toContain('(rolled back)');
+    expect(list[0]!.body).toContain(`| Digest | \`${digest(1)}\` |`);
+    expect(list[0]!.body).toContain(`| Rolled back | from \`${digest(2)}\` to \`${digest(1)}\` |`);
+    // A later flip drops the rollback line again.
+    await r.comment({ ...preview, digest: digest(3) });
+    expect(api.comments.get(7)![0]!.body).not.toMatch(/rolled back/i);
+    await expect(r.comment({ ...preview, digest: digest(1), rolledBackFrom: 'latest' })).rejects.toThrow(
+      /sha256:<64 hex/,
+    );
+  });
+
+  it('a run for no pull request writes no comment and says so in one line; asked for, it fails', async () => {
+    const r = records();
+    expect(
+      await r.comment({ app: 'web', environment: 'staging', pullRequest: undefined, digest: digest(1) }),
+    ).toBe(undefined);
+    expect(log.lines).toEqual(['info: Pull-request comment skipped: this run is not for a pull request']);
+    expect(api.requests).toHaveLength(0);
+    await expect(
+      records({ required: { comment: true } }).comment({
+        app: 'web',
+        environment: 'staging',
+        pullRequest: undefined,
+        digest: digest(1),
+      }),
+    ).rejects.toThrow(/asked for, but this run is not for a pull request/);
+  });
+
   it('cleanup of some releases marks only their deployments inactive', async () => {
     const r = records();
     for (const i of [1, 2]) await r.started(release(i, 'pr-7'));

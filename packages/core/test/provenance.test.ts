@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { RunContext } from '@anew/core/github';
 import { MemoryLogger } from '@anew/core/log';
 import {
@@ -319,5 +321,49 @@ describe('keyless bundles against a mock Sigstore (Fulcio, Rekor) on loopback', 
         new MemoryLogger(),
       ),
     ).rejects.toThrow(/keyless signing through http:\/\/127.0.0.1:9/);
+  });
+
+  it('read a trusted root whole: a file that is not one is refused by name, with what is wrong', () => {
+    expect(readTrustedRoot(sigstore.trustedRootPath).certificateAuthorities).toHaveLength(1);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-trusted-root-'));
+    try {
+      const good = JSON.parse(fs.readFileSync(sigstore.trustedRootPath, 'utf8'));
+      const file = (name: string, content: string) => {
+        fs.writeFileSync(path.join(dir, name), content);
+        return path.join(dir, name);
+      };
+      const cases: [string, RegExp][] = [
+        [path.join(dir, 'missing.json'), /cache-trusted-root ".*missing\.json" cannot be read \(ENOENT\)/],
+        [file('text.json', 'not json'), /cache-trusted-root ".*text\.json" is not JSON/],
+        [file('other.json', '{"schemaVersion": 2}'), /is not a Sigstore trusted root: its mediaType is null/],
+        [file('array.json', '[]'), /is not a Sigstore trusted root/],
+        [
+          file('no-ca.json', JSON.stringify({ ...good, certificateAuthorities: [] })),
+          /names no certificate authority/,
+        ],
+        [
+          file(
+            'damaged.json',
+            JSON.stringify({
+              ...good,
+              certificateAuthorities: [
+                { ...good.certificateAuthorities[0], certChain: { certificates: [{ rawBytes: 'AAAA' }] } },
+              ],
+            }),
+          ),
+          /is not a valid Sigstore trusted root/,
+        ],
+      ];
+      for (const [f, message] of cases)
+        expect(() => readTrustedRoot(f, 'cache-trusted-root'), f).toThrow(message);
+      // The v0.2 media type is a trusted root too.
+      const v2 = file(
+        'v2.json',
+        JSON.stringify({ ...good, mediaType: 'application/vnd.dev.sigstore.trustedroot.v0.2+json' }),
+      );
+      expect(readTrustedRoot(v2).tlogs).toHaveLength(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -44,6 +44,19 @@ export async function trustCachedImage(
   return { trusted: true, builtBy };
 }
 
+/**
+ * Reads the cache policy's trusted root before the build reads or writes
+ * anything. At a hit any refusal means "rebuild", so a file that is not a
+ * trusted root would only ever look like an untrusted image: it is the
+ * user's mistake, and fails the step here instead.
+ */
+export async function checkCachePolicy(policy: VerifyPolicy, input = 'cache-trusted-root'): Promise<void> {
+  if (policy.trustedRoot === undefined) return;
+  // Loaded here, not at start-up, as trustCachedImage loads the verifier.
+  const { readTrustedRoot } = await import('../provenance/trust.ts');
+  readTrustedRoot(policy.trustedRoot, input);
+}
+
 function stringOrUndefined(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }

@@ -6,6 +6,7 @@ export {
   build,
   planBuild,
 } from './build.ts';
+export { type CacheTrust, checkCachePolicy } from './cache-trust.ts';
 export { type ContextEntry, describeContext } from './context.ts';
 export { buildxBuilder, type DockerfileBuilder, engineBuilder } from './docker-cli.ts';
 export {

@@ -11,6 +11,8 @@ export interface PreviewComment {
   commit?: string;
   /** The provenance gate's result in a few words, e.g. `verified` or `not required`. */
   provenance?: string;
+  /** A rollback put `digest` back: the digest that served until then. */
+  rolledBackFrom?: string;
   /** The preview was removed (the pull request closed). */
   removed?: boolean;
   /** When it happened; now by default. */
@@ -58,13 +60,14 @@ export function commentBody(c: PreviewComment): string {
     : [
         ['URL', link(c.url)],
         ['Digest', code(c.digest)],
+        ['Rolled back', c.rolledBackFrom ? `from ${code(c.rolledBackFrom)} to ${code(c.digest)}` : undefined],
         ['Commit', c.commit ? code(c.commit) : undefined],
         ['Provenance', c.provenance ? code(c.provenance) : undefined],
         ['Updated', time],
       ];
   const title = c.removed
     ? `### Preview ${code(c.environment)} of ${code(c.app)} was removed`
-    : `### Preview ${code(c.environment)} of ${code(c.app)}`;
+    : `### Preview ${code(c.environment)} of ${code(c.app)}${c.rolledBackFrom ? ' (rolled back)' : ''}`;
   return [
     commentMarker(c.app, c.environment),
     title,

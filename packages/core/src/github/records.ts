@@ -148,20 +148,36 @@ export class GitHubRecords {
     );
   }
 
-  /** The sticky comment of a preview: created once, then updated; on cleanup it says the preview was removed. */
-  comment(c: PreviewComment): Promise<number | undefined> {
+  /**
+   * The sticky comment of a preview: created once, then updated (by flip,
+   * rollback and cleanup alike); on cleanup it says the preview was removed.
+   * Without a pull request (a push run) it says in one line that it wrote none.
+   */
+  comment(
+    c: Omit<PreviewComment, 'pullRequest'> & { pullRequest: number | undefined },
+  ): Promise<number | undefined> {
+    const { pullRequest } = c;
     return this.guard(
       'comment',
-      `comment on pull request #${c.pullRequest}`,
+      `comment on pull request #${pullRequest}`,
       async (api, repository) => {
-        const res = await upsertComment(api, repository, c, this.opts.commentAuthor);
-        this.notes.push(`Pull request #${c.pullRequest}: preview comment ${res.action}`);
+        if (pullRequest === undefined) {
+          if (this.opts.required?.comment)
+            throw new UserError(
+              'the pull-request comment was asked for, but this run is not for a pull request',
+            );
+          this.opts.log.info('Pull-request comment skipped: this run is not for a pull request');
+          return undefined;
+        }
+        const res = await upsertComment(api, repository, { ...c, pullRequest }, this.opts.commentAuthor);
+        this.notes.push(`Pull request #${pullRequest}: preview comment ${res.action}`);
         return res.id;
       },
       () => {
-        if (!Number.isSafeInteger(c.pullRequest) || c.pullRequest <= 0)
-          throw new UserError(`pull request number ${c.pullRequest} is not a positive whole number`);
+        if (pullRequest !== undefined && (!Number.isSafeInteger(pullRequest) || pullRequest <= 0))
+          throw new UserError(`pull request number ${pullRequest} is not a positive whole number`);
         checkDigest(c.digest);
+        if (c.rolledBackFrom !== undefined) checkDigest(c.rolledBackFrom);
       },
     );
   }

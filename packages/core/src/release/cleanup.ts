@@ -1,3 +1,4 @@
+import { primary } from '../routers/index.ts';
 import type { Target } from '../targets/index.ts';
 import type { Infra } from './infra.ts';
 import { type Environment, type Release, readEnvironment } from './model.ts';
@@ -90,7 +91,11 @@ export function retention(
 export async function retireEnvironment(
   infra: Infra,
   req: { app: string; environment: string; dryRun?: boolean },
-): Promise<{ removed: Target[]; route: boolean }> {
+): Promise<{
+  removed: Target[];
+  route: boolean /** The release the route served until now. */;
+  live?: string;
+}> {
   const env = await readEnvironment(infra, req.app, req.environment);
   if (env.route) {
     infra.log.info(`${req.dryRun ? 'Would remove' : 'Removing'} the route of ${req.app}/${req.environment}`);
@@ -99,7 +104,11 @@ export async function retireEnvironment(
   const removed = env.releases.flatMap((r: Release) => r.targets);
   await removeTargets(infra, removed, req.dryRun);
   if (!req.dryRun) await Promise.all(infra.engines.map((e) => e.retire?.(req.app, req.environment)));
-  return { removed, route: env.route !== undefined };
+  return {
+    removed,
+    route: env.route !== undefined,
+    live: env.route ? primary(env.route)?.release : undefined,
+  };
 }
 
 /**

@@ -30,6 +30,8 @@ export interface SwitchResult {
   /** What served before (the previous primary), kept warm; "" on the first flip. */
   previousTarget: string;
   previousRelease: string;
+  /** The image digest of that previous release; "" when unknown (its targets are gone) or on the first flip. */
+  previousDigest: string;
   /** Where the environment is served (the live route's, unless this was its first flip). */
   listen: string;
   hosts: string[];
@@ -123,6 +125,7 @@ export async function switchTo(
     provenance: next.targets[0]?.meta.provenance,
     previousTarget: prev?.target ?? '',
     previousRelease: prev?.release ?? '',
+    previousDigest: (prev && env.releases.find((r) => r.release === prev.release)?.digest) || '',
     listen: settings.listen,
     hosts: settings.hosts,
     dryRun,
