@@ -113,6 +113,8 @@ export class Referrers {
       ...(json.annotations ? { annotations: json.annotations } : {}),
     };
     const tag = fallbackTag(json.subject.digest);
+    const started = Date.now();
+    let writes = 0;
     let confirmations = 0;
     /** The longest read-then-write this writer has seen: other writers' writes take about as long. */
     let slowest = 0;
@@ -121,7 +123,12 @@ export class Referrers {
       const readAt = Date.now();
       const current = await this.readTagIndex(repo, json.subject.digest);
       if (current.manifests.some((d) => d.digest === digest)) {
-        if (++confirmations >= 3) return digest;
+        if (++confirmations >= 3) {
+          this.log.debug(
+            `RegistryClient.pushReferrer: ${digest} recorded in ${tag} (${writes} writes, confirmed ${Date.now() - started} ms after the first read, slowest ${slowest})`,
+          );
+          return digest;
+        }
         // Spread over at least most of a second, longer when the registry is slow: a writer that
         // read before our write and writes after it shows up within that time, unless its PUT is
         // held in flight longer still (see docs/registry.md).
@@ -150,6 +157,7 @@ export class Referrers {
           expect: [201, 412],
           retry: false,
         });
+        writes++;
         if (write.status === 412)
           this.log.debug('RegistryClient.pushReferrer: the tag index changed under us; again');
       } catch (e) {

@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{a,b}from"./chunk-MQP2PG2Z.mjs";import"./chunk-VE3T47K6.mjs";import"./chunk-JTMC6G4V.mjs";import"./chunk-K524SCKK.mjs";import"./chunk-E2N2MT24.mjs";import"./chunk-PWUGXDGY.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-FWRC26AD.mjs";export{a as POST_STATE,b as post};

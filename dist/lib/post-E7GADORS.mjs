@@ -1,0 +1,2 @@
+import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
+import{b as o}from"./chunk-4OWWPPCH.mjs";import"./chunk-BTXYNU3C.mjs";import"./chunk-7XXRGWLJ.mjs";import"./chunk-K524SCKK.mjs";import"./chunk-E2N2MT24.mjs";import"./chunk-PWUGXDGY.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-FWRC26AD.mjs";export{o as post};
