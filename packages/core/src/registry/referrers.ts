@@ -125,7 +125,7 @@ export class Referrers {
       if (current.manifests.some((d) => d.digest === digest)) {
         if (++confirmations >= 3) {
           this.log.debug(
-            `RegistryClient.pushReferrer: ${digest} recorded in ${tag} (${writes} writes, confirmed ${Date.now() - started} ms after the first read, slowest ${slowest})`,
+            `RegistryClient.pushReferrer: ${digest} recorded in ${tag} in ${Date.now() - started} ms (${writes} writes; slowest read-and-write ${slowest} ms)`,
           );
           return digest;
         }
