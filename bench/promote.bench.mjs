@@ -100,7 +100,7 @@ function timings(log) {
       log,
     );
   if (!t) return undefined;
-  const index = /pushReferrer: \S+ recorded in \S+ in (\d+) ms/.exec(log);
+  const index = /pushReferrer: .+? recorded in \S+ in (\d+) ms/.exec(log);
   const [startup, verification, reads, image, referrers, tags] = t.slice(1).map(Number);
   return {
     startup,

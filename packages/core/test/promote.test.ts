@@ -18,8 +18,8 @@ class CountingClient extends RegistryClient {
   }
 }
 
-/** An image of a config and two layers, with one referrer (an artifact with a blob of its own). */
-async function pushImage(client: RegistryClient, repo: Reference) {
+/** An image of a config and two layers, with `notes` referrers (artifacts with a blob of their own each). */
+async function pushImage(client: RegistryClient, repo: Reference, notes = 1) {
   const layers = [];
   for (const size of [300_000, 5_000]) {
     const p = await client.pushBlob(repo, randomBytes(size));
@@ -36,20 +36,28 @@ async function pushImage(client: RegistryClient, repo: Reference) {
   );
   const digest = await client.putManifest(repo, manifest, MediaType.ociManifest);
   await client.pushBlob(repo, EMPTY_JSON);
-  const note = await client.pushBlob(repo, Buffer.from(`a signed note ${unique()}`));
-  const referrer = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      artifactType: 'application/vnd.example.note',
-      config: EMPTY_DESCRIPTOR,
-      layers: [{ mediaType: 'application/vnd.example.note', digest: note.digest, size: note.size }],
-      subject: { mediaType: MediaType.ociManifest, digest, size: manifest.length },
-    }),
-  );
-  const referrerDigest = await client.pushReferrer(repo, referrer, MediaType.ociManifest);
-  // config, two layers, the empty config of the referrer and its note
-  return { from: repo.withDigest(digest) as Reference & { digest: Digest }, referrerDigest, blobs: 5 };
+  const referrers: Digest[] = [];
+  for (let i = 0; i < notes; i++) {
+    const note = await client.pushBlob(repo, Buffer.from(`a signed note ${unique()}`));
+    const referrer = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        artifactType: 'application/vnd.example.note',
+        config: EMPTY_DESCRIPTOR,
+        layers: [{ mediaType: 'application/vnd.example.note', digest: note.digest, size: note.size }],
+        subject: { mediaType: MediaType.ociManifest, digest, size: manifest.length },
+      }),
+    );
+    referrers.push(await client.pushReferrer(repo, referrer, MediaType.ociManifest));
+  }
+  // config, two layers, the empty config of the referrers and each one's note
+  return {
+    from: repo.withDigest(digest) as Reference & { digest: Digest },
+    referrerDigest: referrers[0],
+    referrers,
+    blobs: 4 + notes,
+  };
 }
 
 async function catalog(host: string): Promise<string[]> {
@@ -121,5 +129,26 @@ describe('promoteImage: the policy gate beside the reads', () => {
     expect(log.text()).toMatch(
       /promote timings: start-up \d+ ms, verification \d+ ms, reads \d+ ms \(beside it\), image copied \d+ ms, referrers recorded \d+ ms \(beside it\), tags \d+ ms/,
     );
+  });
+
+  it("records a subject's referrers together: one tag-index write and one confirmation for all of them", async () => {
+    const client = new RegistryClient();
+    const img = await pushImage(client, parseReference(`${services.registry}/anew-test/${unique()}`), 3);
+    const log = new MemoryLogger();
+    const to = parseReference(`${dest.host}/prod/${unique()}`);
+    const result = await promoteImage(
+      new RegistryClient({ log }),
+      { from: img.from, to, tags: [], gate: async () => {} },
+      log,
+    );
+    expect(result.referrers).toBe(3);
+    expect((await client.referrers(to, img.from.digest)).map((d) => d.digest).sort()).toEqual(
+      [...img.referrers].sort(),
+    );
+    // The tag index's own debug line, once, naming all three, after a single write.
+    const records = log.lines.filter((l) => l.includes('pushReferrer:') && l.includes(' recorded in '));
+    expect(records).toHaveLength(1);
+    for (const d of img.referrers) expect(records[0]).toContain(d);
+    expect(records[0]).toContain('(1 writes;');
   });
 });

@@ -187,20 +187,22 @@ export async function promoteImage(
   const putReferrers = async (n: Node): Promise<void> => {
     await Promise.all(n.children.map(putReferrers));
     if (n.referrers.length > 0) {
+      // Listed, so whole: a run before this one got that far.
       const there = listed.get(n.manifest.digest);
-      // Where the destination has no referrers API, a subject's referrers share one tag index: one writer at a time.
-      for (const r of n.referrers) {
-        if (there?.has(r.manifest.digest)) {
-          // Listed, so whole: a run before this one got that far.
-          referrersPresent++;
-        } else {
-          await copyBlobs(treeBlobs(r));
-          await Promise.all(r.children.map((c) => putTree(c, false)));
-          await client.pushReferrer(to, r.manifest.bytes, r.manifest.mediaType);
-          referrers++;
-        }
-        log.info(`referrer ${r.manifest.digest} of ${n.manifest.digest}`);
+      const missing = n.referrers.filter((r) => !there?.has(r.manifest.digest));
+      referrersPresent += n.referrers.length - missing.length;
+      if (missing.length > 0) {
+        await copyBlobs(missing.flatMap(treeBlobs));
+        await Promise.all(missing.flatMap((r) => r.children.map((c) => putTree(c, false))));
+        // All of a subject's referrers in one record: where the destination has no referrers API,
+        // they share one tag index, which is then written and confirmed once, not once each.
+        await client.pushReferrers(
+          to,
+          missing.map((r) => ({ bytes: r.manifest.bytes, mediaType: r.manifest.mediaType })),
+        );
+        referrers += missing.length;
       }
+      for (const r of n.referrers) log.info(`referrer ${r.manifest.digest} of ${n.manifest.digest}`);
     }
     await Promise.all(n.referrers.map(putReferrers));
   };

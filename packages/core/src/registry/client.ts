@@ -339,6 +339,14 @@ export class RegistryClient {
   pushReferrer(repo: Reference, bytes: Buffer, mediaType: string): Promise<Digest> {
     return this.refs.push(repo, bytes, mediaType);
   }
+
+  /** Several artifact manifests of one subject, recorded together (one tag-index write and confirmation for all). */
+  pushReferrers(
+    repo: Reference,
+    manifests: readonly { bytes: Buffer; mediaType: string }[],
+  ): Promise<Digest[]> {
+    return this.refs.pushAll(repo, manifests);
+  }
 }
 
 function checkContent(body: Buffer, digest: Digest, size: number | undefined, what: string): void {

@@ -1,0 +1,2 @@
+import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
+import{s as a,t as b}from"./chunk-XVWBMPY6.mjs";import"./chunk-B5EC5DLM.mjs";import"./chunk-HOWWIVZZ.mjs";import"./chunk-IPI5WTVV.mjs";import"./chunk-PWUGXDGY.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-WJRTVHYL.mjs";import"./chunk-FWRC26AD.mjs";export{a as trustFor,b as verifyImage};
