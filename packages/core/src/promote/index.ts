@@ -82,6 +82,17 @@ export async function promoteImage(
   const from = o.from.repo;
   const to = o.to.repo;
   const seen = new Set<Digest>();
+  const sameRepository = from.registry === to.registry && from.repository === to.repository;
+
+  // What the destination has already (a HEAD per blob, the referrers it lists for each subject),
+  // asked as soon as the source names them, at most READS at once; awaited once the source is read.
+  const ask = limiter(READS);
+  const present = new Map<Digest, Promise<boolean>>();
+  const listed = new Map<Digest, Promise<Set<Digest>>>();
+  const held = <T>(p: Promise<T>): Promise<T> => {
+    p.catch(() => {}); // its failure is thrown where it is awaited
+    return p;
+  };
 
   /** A manifest and its referrers are asked for at once, and every manifest they name beside each other. */
   const read = async (digest: Digest, depth: number): Promise<Node> => {
@@ -104,6 +115,16 @@ export async function promoteImage(
       if (json.config?.digest) node.blobs.push(json.config);
       node.blobs.push(...(json.layers ?? []));
     }
+    for (const b of node.blobs) {
+      if (!sameRepository && !present.has(b.digest))
+        present.set(b.digest, held(ask(() => client.blobExists(to, b.digest))));
+    }
+    if (refs.length > 0 && !listed.has(digest)) {
+      listed.set(
+        digest,
+        held(ask(async () => new Set((await client.referrers(to, digest)).map((d) => d.digest)))),
+      );
+    }
     // `read` marks a digest seen before its first wait: a referrer that is also a child is read once.
     const referrers: Promise<Node>[] = [];
     for (const d of refs) if (!seen.has(d.digest)) referrers.push(read(d.digest, depth + 1));
@@ -112,37 +133,21 @@ export async function promoteImage(
     return node;
   };
 
-  /** What the destination has already: which blobs, and which referrers of each subject. */
-  const readDestination = async (top: Node) => {
-    const present = new Map<Digest, boolean>();
-    if (from.registry !== to.registry || from.repository !== to.repository) {
-      await pool(unique(allBlobs(top)), READS, async (b) => {
-        present.set(b.digest, await client.blobExists(to, b.digest));
-      });
-    }
-    const listed = new Map<Digest, Set<Digest>>();
-    await pool(withReferrers(top), READS, async (n) => {
-      listed.set(
-        n.manifest.digest,
-        new Set((await client.referrers(to, n.manifest.digest)).map((d) => d.digest)),
-      );
-    });
-    return { present, listed };
-  };
-
   // The gate and the reads go side by side; writes wait for both, and a failed gate is the error reported.
   let gated = started;
   let readAt = started;
   const reads = (async () => {
     const t = await read(o.from.digest, 0);
-    const d = await readDestination(t);
+    const settled = async <T>(m: Map<Digest, Promise<T>>) =>
+      new Map(await Promise.all([...m].map(async ([d, p]) => [d, await p] as const)));
+    const [p, l] = await Promise.all([settled(present), settled(listed)]);
     readAt = performance.now();
-    return { top: t, ...d };
+    return { top: t, present: p, listed: l };
   })();
   reads.catch(() => {}); // awaited below, once the gate has passed
   await o.gate?.();
   gated = performance.now();
-  const { top, present, listed } = await reads;
+  const { top, present: blobsThere, listed: referrersThere } = await reads;
   log.info(`${seen.size} manifests (the image, its platforms and referrers) read from ${o.from.name}`);
   const writing = performance.now();
   let imageAt = writing;
@@ -152,7 +157,7 @@ export async function promoteImage(
   /** Each blob once, though several referrers (one bundle attached to every platform) share it. */
   const blobCopies = new Map<Digest, Promise<void>>();
   const copyOne = async (b: Descriptor) => {
-    const how = await client.copyBlob(from, to, b, present.get(b.digest));
+    const how = await client.copyBlob(from, to, b, blobsThere.get(b.digest));
     const c = how === 'copied' ? counts.copied : how === 'mounted' ? counts.mounted : counts.skipped;
     c.count++;
     c.bytes += b.size;
@@ -188,8 +193,8 @@ export async function promoteImage(
     await Promise.all(n.children.map(putReferrers));
     if (n.referrers.length > 0) {
       // Listed, so whole: a run before this one got that far.
-      const there = listed.get(n.manifest.digest);
-      const missing = n.referrers.filter((r) => !there?.has(r.manifest.digest));
+      const listedThere = referrersThere.get(n.manifest.digest);
+      const missing = n.referrers.filter((r) => !listedThere?.has(r.manifest.digest));
       referrersPresent += n.referrers.length - missing.length;
       if (missing.length > 0) {
         await copyBlobs(missing.flatMap(treeBlobs));
@@ -211,7 +216,7 @@ export async function promoteImage(
     // The referrers' blobs first, before the layers fill the connections: they are small, and
     // recording a referrer is the longest chain of a promotion (a tag index is confirmed by reads
     // spread over most of a second where the registry has no referrers API).
-    await copyBlobs(toRecord(top, listed).flatMap(treeBlobs));
+    await copyBlobs(toRecord(top, referrersThere).flatMap(treeBlobs));
     await Promise.all([
       (async () => {
         await copyBlobs(treeBlobs(top));
@@ -252,11 +257,6 @@ function treeBlobs(n: Node): Descriptor[] {
   return [...n.blobs, ...n.children.flatMap(treeBlobs)];
 }
 
-/** Every blob promote may copy: the image's and its referrers'. */
-function allBlobs(n: Node): Descriptor[] {
-  return [...n.blobs, ...n.children.flatMap(allBlobs), ...n.referrers.flatMap(allBlobs)];
-}
-
 /** The referrers the destination does not list yet, under `n`. */
 function toRecord(n: Node, listed: Map<Digest, Set<Digest>>): Node[] {
   const there = listed.get(n.manifest.digest);
@@ -267,21 +267,30 @@ function toRecord(n: Node, listed: Map<Digest, Set<Digest>>): Node[] {
   ];
 }
 
-/** The manifests that have referrers to record at the destination. */
-function withReferrers(n: Node): Node[] {
-  return [
-    ...(n.referrers.length > 0 ? [n] : []),
-    ...n.children.flatMap(withReferrers),
-    ...n.referrers.flatMap(withReferrers),
-  ];
-}
-
 function unique(blobs: Descriptor[]): Descriptor[] {
   return [...new Map(blobs.map((b) => [b.digest, b])).values()];
 }
 
 function zero(): BlobCounts {
   return { count: 0, bytes: 0 };
+}
+
+/** Runs the functions given to it, at most `n` at a time, the others in the order they came. */
+function limiter(n: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    // A finished call hands its place to the next in line, so no newcomer slips in between.
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
 }
 
 /** Runs `fn` over `items`, at most `n` at a time; the first failure stops new starts and is thrown. */
