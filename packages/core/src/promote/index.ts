@@ -9,11 +9,11 @@ import { type Descriptor, isIndex, type Manifest, type RegistryClient } from '..
  * (attestations, signatures). Everything is read first, while the policy
  * gate runs (reads write nothing); no write starts unless the gate passed.
  * Then the writes go in an order that never leaves a reference to missing
- * content: blobs, then the
- * manifests that name them (platform manifests before their index), and
- * each referrer whole before it is recorded; the tags last. A run cut off
- * anywhere leaves at most unreferenced blobs, untagged manifests and
- * attestations of a manifest not there yet, and the next run completes it.
+ * content: blobs, then the manifests that name them (platform manifests
+ * before their index), and each referrer whole before it is recorded; the
+ * tags last. A run cut off anywhere leaves at most unreferenced blobs,
+ * untagged manifests and attestations of a manifest not there yet, and the
+ * next run completes it.
  */
 
 export interface PromoteOptions {
