@@ -90,7 +90,7 @@ const action: ActionDefinition<DeployInputs, DeployOutputs> = {
                 credentials: inputs.registry ? { [inputs.image.registry]: inputs.registry } : undefined,
               });
               // Loaded only when asked for: Sigstore's verifier is most of this action's code.
-              const { verifyImage } = await import('@anew/core/provenance');
+              const { verifyImage } = await import('@anew/core/provenance/verify');
               const v = await verifyImage(client, inputs.image, policy, log, {
                 cacheDir: path.dirname(jobDir),
               });

@@ -32,8 +32,9 @@ const action: ActionDefinition<Inputs, { verified: boolean; 'predicate-path': st
       log,
       credentials: credential ? { [image.registry]: credential } : undefined,
     });
-    // Sigstore loads here, not at start-up: a step that fails on its inputs never needs it.
-    const { verifyImage } = await import('@anew/core/provenance');
+    // Sigstore's verifier loads here, not at start-up (a step that fails on its inputs never needs
+    // it), and without the signing clients.
+    const { verifyImage } = await import('@anew/core/provenance/verify');
     const result = await verifyImage(client, image, policy, log, { cacheDir: path.dirname(jobDir) });
     fs.mkdirSync(jobDir, { recursive: true });
     const predicatePath = path.join(

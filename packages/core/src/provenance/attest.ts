@@ -1,15 +1,14 @@
 import crypto from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import type { RunContext } from '../github/index.ts';
-import { formatPlatform } from '../image/platform.ts';
 import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
-import { type Descriptor, isIndex, type RegistryClient } from '../registry/index.ts';
+import type { RegistryClient } from '../registry/index.ts';
 import { parseBundle, statementOf } from './bundle.ts';
 import { preAuthEncoding } from './dsse.ts';
 import { decodeTokenClaims, type SigningMethod, signStatement } from './sign.ts';
 import { buildProvenanceStatement, type Statement } from './statement.ts';
-import { listAttestations, storeAttestation } from './storage.ts';
+import { listAttestations, manifestsToAttest, storeAttestation } from './storage.ts';
 import { certificateIdentity } from './verify-bundle.ts';
 
 export interface AttestOptions {
@@ -43,25 +42,6 @@ export interface AttestResult {
   signed: boolean;
   statement: Statement;
   manifests: AttestedManifest[];
-}
-
-/** The image and, for an index, every platform manifest (not buildx's attestation manifests). */
-export async function manifestsToAttest(
-  client: RegistryClient,
-  image: Reference & { digest: Digest },
-): Promise<{ descriptor: Descriptor; platform?: string }[]> {
-  const top = await client.getManifest(image);
-  const out: { descriptor: Descriptor; platform?: string }[] = [
-    { descriptor: { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length } },
-  ];
-  if (isIndex(top.mediaType)) {
-    for (const d of (top.json.manifests ?? []) as Descriptor[]) {
-      if (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') continue;
-      if (isIndex(d.mediaType)) continue;
-      out.push({ descriptor: d, platform: d.platform ? formatPlatform(d.platform) : undefined });
-    }
-  }
-  return out;
 }
 
 /**

@@ -1,9 +1,11 @@
+import { formatPlatform } from '../image/platform.ts';
 import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import {
   type Descriptor,
   EMPTY_DESCRIPTOR,
   EMPTY_JSON,
+  isIndex,
   MediaType,
   type RegistryClient,
   sha256,
@@ -97,6 +99,25 @@ export async function listAttestations(
       continue;
     }
     out.push({ digest: d.digest, bundle: await client.getBlob(repo, layer.digest, layer.size) });
+  }
+  return out;
+}
+
+/** The image and, for an index, every platform manifest (not buildx's attestation manifests). */
+export async function manifestsToAttest(
+  client: RegistryClient,
+  image: Reference & { digest: Digest },
+): Promise<{ descriptor: Descriptor; platform?: string }[]> {
+  const top = await client.getManifest(image);
+  const out: { descriptor: Descriptor; platform?: string }[] = [
+    { descriptor: { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length } },
+  ];
+  if (isIndex(top.mediaType)) {
+    for (const d of (top.json.manifests ?? []) as Descriptor[]) {
+      if (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') continue;
+      if (isIndex(d.mediaType)) continue;
+      out.push({ descriptor: d, platform: d.platform ? formatPlatform(d.platform) : undefined });
+    }
   }
   return out;
 }

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { getTrustedRoot } from '@sigstore/tuf';
 import { type TrustMaterial, toTrustMaterial } from '@sigstore/verify';
 import { UserError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
@@ -64,9 +63,14 @@ export function readTrustedRoot(file: string, input = 'trusted-root'): TrustedRo
   return root;
 }
 
-/** The public-good instance's root, fetched and checked through TUF (its root of trust ships in @sigstore/tuf). */
+/**
+ * The public-good instance's root, fetched and checked through TUF (its root
+ * of trust ships in @sigstore/tuf). The TUF client loads only here: a key or a
+ * trusted-root file never needs it.
+ */
 export async function publicGoodTrustedRoot(log: Logger, cacheDir = os.tmpdir()): Promise<TrustedRoot> {
   try {
+    const { getTrustedRoot } = await import('@sigstore/tuf');
     return await getTrustedRoot({ cachePath: path.join(cacheDir, 'anew-sigstore-tuf') });
   } catch (e) {
     log.debug(`publicGoodTrustedRoot: ${(e as Error).stack}`);

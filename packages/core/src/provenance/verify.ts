@@ -2,13 +2,12 @@ import { UserError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import type { RegistryClient } from '../registry/index.ts';
-import { manifestsToAttest } from './attest.ts';
 import { parseBundle } from './bundle.ts';
 import { loadPublicKey } from './keys.ts';
 import { checkAttestation, checkPolicy, type SignerIdentity, type VerifyPolicy } from './policy.ts';
 import { AttestationRefused } from './refusal.ts';
 import type { Statement } from './statement.ts';
-import { listAttestations } from './storage.ts';
+import { listAttestations, manifestsToAttest } from './storage.ts';
 import { keylessTrust, publicGoodTrustedRoot, publicKeyTrust, readTrustedRoot } from './trust.ts';
 import { type BundleTrust, verifyBundle } from './verify-bundle.ts';
 

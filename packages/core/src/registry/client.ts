@@ -174,15 +174,18 @@ export class RegistryClient {
    * cross-repository mount on the same registry, else streamed from one to
    * the other a chunk at a time, hashed as it passes: a blob that does not
    * hash to its digest is refused before the upload is committed, and no
-   * more than a chunk or two is ever held in memory.
+   * more than a chunk or two is ever held in memory. `exists` is what a
+   * `blobExists` at the destination said just before, when the caller asked
+   * already (promote asks while the policy is checked), so it is not asked twice.
    */
   async copyBlob(
     from: Reference,
     to: Reference,
     blob: { digest: Digest; size: number },
+    exists?: boolean,
   ): Promise<'present' | 'mounted' | 'copied'> {
     if (from.registry === to.registry && from.repository === to.repository) return 'present';
-    if (await this.blobExists(to, blob.digest)) return 'present';
+    if (exists ?? (await this.blobExists(to, blob.digest))) return 'present';
     let reader: BlobReader | undefined;
     try {
       const uploaded = await this.uploads.upload(
@@ -335,6 +338,14 @@ export class RegistryClient {
   /** Pushes an artifact manifest with a `subject`, recorded in the tag index where the registry has no referrers API. */
   pushReferrer(repo: Reference, bytes: Buffer, mediaType: string): Promise<Digest> {
     return this.refs.push(repo, bytes, mediaType);
+  }
+
+  /** Several artifact manifests of one subject, recorded together (one tag-index write and confirmation for all). */
+  pushReferrers(
+    repo: Reference,
+    manifests: readonly { bytes: Buffer; mediaType: string }[],
+  ): Promise<Digest[]> {
+    return this.refs.pushAll(repo, manifests);
   }
 }
 

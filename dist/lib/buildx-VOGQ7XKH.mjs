@@ -1,0 +1,2 @@
+import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
+import{b as a}from"./chunk-IZVAZTMD.mjs";import"./chunk-JNNKSRS6.mjs";import"./chunk-AON63AEQ.mjs";import"./chunk-MMWQR3XU.mjs";import"./chunk-4WXMGKNM.mjs";import"./chunk-6E5VAKGF.mjs";import"./chunk-YRSHGMTC.mjs";import"./chunk-FWRC26AD.mjs";export{a as Buildx};

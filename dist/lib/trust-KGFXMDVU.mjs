@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{e as a,f as b,g as c,h as d}from"./chunk-7ALV5C5M.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-4WXMGKNM.mjs";import"./chunk-FWRC26AD.mjs";export{c as keylessTrust,b as publicGoodTrustedRoot,d as publicKeyTrust,a as readTrustedRoot};

@@ -1,0 +1,2 @@
+import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
+import{c as a,d as b,e as c,f as d}from"./chunk-IMQGS6SY.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-WJRTVHYL.mjs";import"./chunk-FWRC26AD.mjs";export{c as keylessTrust,b as publicGoodTrustedRoot,d as publicKeyTrust,a as readTrustedRoot};
