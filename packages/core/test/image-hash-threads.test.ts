@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ContentHasher,
   collectEntries,
   describeEntries,
   HashThreads,
@@ -111,35 +110,29 @@ describe('HashThreads', () => {
   });
 });
 
-describe('ContentHasher', () => {
-  it('hashes files as the walk finds them, and after a walk that fails closes every file it opened', async () => {
+describe('describeEntries on threads started earlier', () => {
+  it('gives what one thread gives, and after a file that fails its checks closes every file and thread', async () => {
     const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-hasher-'));
     try {
       for (let i = 0; i < 300; i++) {
         fs.mkdirSync(path.join(ctx, 'a', `d${i % 7}`), { recursive: true });
         fs.writeFileSync(path.join(ctx, 'a', `d${i % 7}`, `f${i}`), crypto.randomBytes(100 + i));
       }
-      fs.mkdirSync(path.join(ctx, 'z'));
-      fs.writeFileSync(path.join(ctx, 'z', '.wh.base-file'), 'would delete a file of the base');
       const root = resolveContext(ctx);
-      // A good walk: the same descriptions as hashing afterwards on one thread.
-      const good = new ContentHasher({ threads: HashThreads.start(1) });
-      const mappings = parseFileMappings(['a/:/a/']);
-      const entries = collectEntries(root, mappings, (e) => good.add(e));
-      expect(await good.describe(entries)).toEqual(await describeEntries(collectEntries(root, mappings)));
+      const walk = () => collectEntries(root, parseFileMappings(['a/:/a/']));
+      expect(await describeEntries(walk(), { threads: HashThreads.start(1) })).toEqual(
+        await describeEntries(walk()),
+      );
 
       const before = openFds();
-      const threads = HashThreads.start(1);
-      const bad = new ContentHasher({ threads });
-      let seen = 0;
-      expect(() =>
-        collectEntries(root, parseFileMappings(['a/:/a/', 'z/:/z/']), (e) => {
-          seen++;
-          bad.add(e);
-        }),
-      ).toThrow(/named like an OCI whiteout/);
-      expect(seen).toBe(300);
-      await bad.abort();
+      const entries = walk();
+      // Swapped for a symlink after the walk: its open is refused, half-way through the files.
+      const victim = entries.filter((e) => e.type === 'file')[150]!.source!;
+      fs.rmSync(victim);
+      fs.symlinkSync('/etc/hostname', victim);
+      await expect(describeEntries(entries, { threads: HashThreads.start(1) })).rejects.toThrow(
+        /it is now a symlink/,
+      );
       expect(openFds()).toBe(before);
     } finally {
       fs.rmSync(ctx, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import type { Exec } from '../exec/index.ts';
 import {
   assembleImage,
   ChecksumCache,
-  ContentHasher,
+  describeEntries,
   type FileMapping,
   formatPlatform,
   HashThreads,
@@ -160,14 +160,8 @@ async function buildDaemonless(
   const started = performance.now();
   const root = resolveContext(req.context);
   const checksums = deps.checksumDir ? ChecksumCache.load(deps.checksumDir, root) : undefined;
-  let total: number | undefined;
-  // Each file is hashed as soon as the walk finds it, on threads started first: they take about as
-  // long to start as a large context takes to walk.
-  const hasher = new ContentHasher({
-    threads: HashThreads.start(),
-    checksums,
-    progress: progressOf(log, 'Hashing', () => total),
-  });
+  // Started before the walk: they take about as long to start as a large context takes to walk.
+  const threads = HashThreads.start();
   const image = await log.group('Inputs', async () => {
     const p = await planImage(
       client,
@@ -181,9 +175,8 @@ async function buildDaemonless(
         epoch: req.epoch,
       },
       log,
-      (e) => hasher.add(e),
     ).catch(async (err: unknown) => {
-      await hasher.abort();
+      await threads.close();
       throw err;
     });
     log.info(
@@ -191,14 +184,19 @@ async function buildDaemonless(
     );
     return p;
   });
-  total = image.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-  const files = await hasher.describe(image.entries);
+  const files = await describeEntries(image.entries, {
+    threads,
+    checksums,
+    progress: progressOf(
+      log,
+      'Hashing',
+      image.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0),
+    ),
+  });
   if (checksums && checksums.hits > 0)
     log.info(
       `${checksums.hits} of ${image.entries.filter((e) => e.type === 'file').length} files unchanged since an earlier build on this machine: their checksums were not computed again`,
     );
-  // A plan writes nothing anywhere, not even this cache.
-  if (!plan) checksums?.save(root);
   const platforms = image.base
     ? image.base.platforms.map((b) => formatPlatform(b.platform))
     : image.scratchPlatforms.map(formatPlatform);
@@ -215,7 +213,10 @@ async function buildDaemonless(
   const baseDigest = image.base?.ref.digest;
   if (plan) return planned(req, deps, { inputsDigest: inputs, baseDigest, builder: DAEMONLESS_BUILDER });
   const hashed = performance.now();
-  const hit = await cached(req, inputs, deps, DAEMONLESS_BUILDER, baseDigest);
+  const lookup = cached(req, inputs, deps, DAEMONLESS_BUILDER, baseDigest);
+  // Written while the lookup's request is out (a plan, above, writes nothing anywhere, not even this).
+  checksums?.save(root);
+  const hit = await lookup;
   // Where a build's time goes, for the bench (bench/build.bench.mjs reads it) and for a slow run's debug log.
   log.debug(
     // performance.now() counts from the process's start: `started` is the start-up.

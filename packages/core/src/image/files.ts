@@ -98,14 +98,8 @@ export function resolveContext(context: string): string {
 /**
  * Walks every mapping and returns the layer's entries sorted by path, with
  * every parent directory present. `root` must come from resolveContext.
- * `onFile` sees each file as soon as it is found (a hasher starts on it
- * while the walk goes on); it may throw to stop the walk.
  */
-export function collectEntries(
-  root: string,
-  mappings: readonly FileMapping[],
-  onFile?: (e: LayerEntry) => void,
-): LayerEntry[] {
+export function collectEntries(root: string, mappings: readonly FileMapping[]): LayerEntry[] {
   const entries = new Map<string, LayerEntry & { from: string }>();
   const add = (e: LayerEntry, from: string) => {
     if (e.path === '') return;
@@ -119,7 +113,6 @@ export function collectEntries(
       );
     }
     entries.set(e.path, { ...e, from });
-    if (e.type === 'file') onFile?.(e);
   };
   const addParents = (p: string, from: string) => {
     const parts = p.split('/');

@@ -16,9 +16,10 @@ import { Worker } from 'node:worker_threads';
  * says it is done with it (Node warns when a worker closes a descriptor it did
  * not open).
  *
- * Files are added as the context is walked, so hashing overlaps the walk; and
- * a worker takes about 30 ms to start, as long as walking a large context,
- * so a build starts the threads first (HashThreads.start).
+ * Files are added one by one and taken in batches of shared memory, so no
+ * count is needed in advance and a huge context does not need one huge
+ * buffer. A worker takes about 30 ms to start, as long as walking a large
+ * context, so a build starts the threads before it walks (HashThreads.start).
  */
 
 // Control words (Int32) of a batch: files opened, files taken, stop, and "no more files".

@@ -14,7 +14,6 @@ export {
 export { BLOCK_SIZE, DeterministicGzip, GZIP_LEVEL } from './gzip.ts';
 export { HashThreads } from './hash-pool.ts';
 export {
-  ContentHasher,
   describeEntries,
   type EntryDescription,
   hashFile,

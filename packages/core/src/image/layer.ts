@@ -99,7 +99,7 @@ export async function describeEntries(
 export interface ContentHasherOptions {
   /** Bytes accounted for so far: hashed, or known from the checksum cache. */
   progress?: (done: number) => void;
-  /** Hashing threads started earlier (closed by describe or abort): files are then hashed as they are added. */
+  /** Hashing threads started earlier (and closed here). */
   threads?: HashThreads;
   /** Checksums of an earlier build on this machine; updated with this one's and saved by the caller. */
   checksums?: ChecksumCache;
@@ -108,14 +108,17 @@ export interface ContentHasherOptions {
 /**
  * The sha256 of every file of a layer. Each file's hash is also kept on its
  * entry, for the layer writer to check. A file the checksum cache knows
- * unchanged is not read. Files can be added while the context is walked
- * (add), so that with threads the hashing overlaps the walk; describe hashes
- * whatever was not added. Each file is opened here, through its checks, and
- * may be read by another thread. Without threads: synchronous reads for a
- * small context (for thousands of small files they are several times faster
- * than the promise API), every core for a large one.
+ * unchanged is not read. Each file is opened here, through its checks, and
+ * may be read by another thread. With threads given, every file goes through
+ * their queue (see HashQueue); without: synchronous reads for a small context
+ * (for thousands of small files they are several times faster than the
+ * promise API), every core for a large one.
+ *
+ * (Hashing each file as soon as the walk found it was tried: no faster on two
+ * cores, where the walk and the opens keep this thread as busy as the reads
+ * and hashes keep the other.)
  */
-export class ContentHasher {
+class ContentHasher {
   private readonly queue: HashQueue<string> | undefined;
   /** Files by source path, as first seen; with the sha256 the checksum cache gave, if any. */
   private readonly files = new Map<string, { e: LayerEntry; cached?: string }>();
@@ -129,8 +132,8 @@ export class ContentHasher {
     this.queue = opts.threads?.queue((fd) => hashFd(fd, this.chunk), this.progress);
   }
 
-  /** A file found by the walk (anything else is ignored). Throws when it cannot be opened through its checks. */
-  add(e: LayerEntry): void {
+  /** Takes a file (anything else is ignored); throws when it cannot be opened through its checks. */
+  private add(e: LayerEntry): void {
     if (e.type !== 'file' || this.files.has(e.source!)) return;
     const cached = this.opts.checksums?.lookup(e);
     this.files.set(e.source!, { e, cached });
@@ -139,7 +142,7 @@ export class ContentHasher {
   }
 
   /** After a failure: closes every file and thread. */
-  async abort(): Promise<void> {
+  private async abort(): Promise<void> {
     await this.queue?.abort();
     await this.opts.threads?.close();
   }

@@ -4,7 +4,7 @@ import type { RegistryClient } from '../registry/index.ts';
 import type { ImagePlan } from './assemble.ts';
 import { resolveBase } from './base.ts';
 import type { ImageSettings } from './config.ts';
-import { collectEntries, type FileMapping, type LayerEntry, resolveContext } from './files.ts';
+import { collectEntries, type FileMapping, resolveContext } from './files.ts';
 import { DEFAULT_PLATFORM, type Platform } from './platform.ts';
 
 export interface DaemonlessRequest {
@@ -28,11 +28,9 @@ export async function planImage(
   client: RegistryClient,
   req: DaemonlessRequest,
   log: Logger,
-  /** Sees each context file as the walk finds it (see collectEntries). */
-  onFile?: (e: LayerEntry) => void,
 ): Promise<ImagePlan> {
   const root = resolveContext(req.context);
-  const entries = collectEntries(root, req.files, onFile);
+  const entries = collectEntries(root, req.files);
   const base = req.base ? await resolveBase(client, req.base, req.platforms, log) : undefined;
   return {
     repo: req.repo,
