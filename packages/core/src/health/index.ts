@@ -1,5 +1,6 @@
-import http from 'node:http';
+import type { ClientRequestArgs, RequestOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { http } from '../node-http/index.ts';
 
 /**
  * Health checks over plain HTTP with node:http (no connection reuse, so a
@@ -44,16 +45,16 @@ export function probe(
     const headers: Record<string, string> = { connection: 'close' };
     if (opts.host) headers['host'] = opts.host;
     const connect = opts.connect;
-    const how: http.RequestOptions = connect
+    const how: RequestOptions = connect
       ? {
           // No agent: the request rides on the connection given, alone.
-          createConnection: ((o: http.ClientRequestArgs, done: (e: Error | null, s?: Duplex) => void) => {
+          createConnection: ((o: ClientRequestArgs, done: (e: Error | null, s?: Duplex) => void) => {
             connect(String(o.hostname ?? o.host), Number(o.port ?? 80)).then(
               (s) => done(null, s),
               (e: Error) => done(e),
             );
             return undefined;
-          }) as unknown as http.RequestOptions['createConnection'],
+          }) as unknown as RequestOptions['createConnection'],
         }
       : { agent: false };
     const req = http.get(url, { ...how, headers }, (res) => {

@@ -1,6 +1,7 @@
-import http from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
+import { http } from '../node-http/index.ts';
 
 /** A request body that can be sent again on a retry. */
 export type Body = Buffer | { size: number; open: () => Readable };
@@ -19,15 +20,15 @@ export interface HttpRequest {
 /** A response whose body has not been read yet. */
 export interface HttpStream {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  headers: IncomingHttpHeaders;
   url: string;
-  body: http.IncomingMessage;
+  body: IncomingMessage;
 }
 
 /** A response with its body read (up to a limit). */
 export interface HttpResponse {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  headers: IncomingHttpHeaders;
   body: Buffer;
   url: string;
 }
@@ -57,7 +58,7 @@ export function open(req: HttpRequest): Promise<HttpStream> {
   if (req.body)
     headers['content-length'] = String(Buffer.isBuffer(req.body) ? req.body.length : req.body.size);
   return new Promise<HttpStream>((resolve, reject) => {
-    let response: http.IncomingMessage | undefined;
+    let response: IncomingMessage | undefined;
     const r = lib.request(
       url,
       { method: req.method, headers, agent: url.protocol === 'https:' ? agents.https : agents.http },

@@ -1,5 +1,6 @@
-import http from 'node:http';
+import type { RequestOptions } from 'node:http';
 import { UserError } from '../../errors/index.ts';
+import { http } from '../../node-http/index.ts';
 import { type AdminTransport, adminTransport } from '../admin-transport.ts';
 
 export interface AdminResponse {
@@ -72,7 +73,7 @@ export class CaddyAdmin {
       };
       const createConnection = ((_o: unknown, cb: (e: Error | null, s?: unknown) => void) => {
         this.transport.connect().then((s) => cb(null, s), cb);
-      }) as unknown as http.RequestOptions['createConnection'];
+      }) as unknown as RequestOptions['createConnection'];
       const req = http.request(url, { method, headers, createConnection }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import { UserError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
+import { http } from '../../node-http/index.ts';
 
 /** How anew reaches a cluster: the settings kubeconfig, kube-context and namespace. */
 export interface KubeConnection {
