@@ -160,8 +160,10 @@ async function buildDaemonless(
   const started = performance.now();
   const root = resolveContext(req.context);
   const checksums = deps.checksumDir ? ChecksumCache.load(deps.checksumDir, root) : undefined;
-  // Started before the walk: they take about as long to start as a large context takes to walk.
-  const threads = HashThreads.start();
+  // Started before the walk: they take about as long to start as a large context takes to walk. Not
+  // when an earlier build here left checksums: then most files are known, and starting threads that
+  // have little to do costs a hit 14 ms (describeEntries starts them if much is left to hash).
+  const threads = checksums?.remembered ? undefined : HashThreads.start();
   const image = await log.group('Inputs', async () => {
     const p = await planImage(
       client,
@@ -176,7 +178,7 @@ async function buildDaemonless(
       },
       log,
     ).catch(async (err: unknown) => {
-      await threads.close();
+      await threads?.close();
       throw err;
     });
     log.info(

@@ -91,6 +91,11 @@ export class ChecksumCache {
     return r[3];
   }
 
+  /** How many files an earlier build here left checksums of. */
+  get remembered(): number {
+    return this.known.size;
+  }
+
   /** How many files lookup answered. */
   get hits(): number {
     return this.taken;
