@@ -239,6 +239,19 @@ describe('the checksums kept between builds on one machine', () => {
     expect(third.outputs['cache-hit']).toBe('false');
     expect(third.outputs['inputs-digest']).not.toBe(first.outputs['inputs-digest']);
     expect(third.log).toContain(`${files.length - 1} of ${files.length} files unchanged`);
+    // A GitHub-hosted runner is a fresh machine every job: nothing is kept there.
+    const hosted = fs.mkdtempSync(path.join(os.tmpdir(), 'anew-checksums-hosted-'));
+    cleanup.push(() => fs.rmSync(hosted, { recursive: true, force: true }));
+    for (let i = 0; i < 2; i++) {
+      const r = await runAction(
+        'build',
+        { ...buildInputs(`${registry.host}/checksums/web`), context: copy },
+        { env: { ANEW_CACHE_DIR: hosted, RUNNER_ENVIRONMENT: 'github-hosted' } },
+      );
+      expect(r.code, r.log).toBe(0);
+      expect(r.log).not.toContain('unchanged since an earlier build');
+    }
+    expect(fs.readdirSync(hosted)).toEqual([]);
   });
 });
 

@@ -139,6 +139,15 @@ function userOf(r: InputReader): string | undefined {
   return v;
 }
 
+/**
+ * Where checksums of context files are kept between builds: none on a
+ * GitHub-hosted runner, a fresh machine for every job, where they would
+ * never be read again (writing them would only slow a hit down).
+ */
+function checksumDir(env: NodeJS.ProcessEnv): string | undefined {
+  return env['RUNNER_ENVIRONMENT'] === 'github-hosted' ? undefined : userCacheDir(env);
+}
+
 /** What build and its plan share: the resolved epoch, the registry client and a scratch folder. */
 async function withBuildDeps<T>(
   inputs: BuildInputs,
@@ -163,7 +172,7 @@ async function withBuildDeps<T>(
   try {
     return await fn(
       { ...request, epoch },
-      { client, exec, log, tmpDir, credential, checksumDir: userCacheDir(process.env) },
+      { client, exec, log, tmpDir, credential, checksumDir: checksumDir(process.env) },
     );
   } finally {
     fs.rmSync(tmpDir, { recursive: true, force: true });

@@ -58,10 +58,9 @@ describe('HashThreads', () => {
   });
 
   it('stops at a file that cannot be opened, closes what it opened, and leaves the threads usable', async () => {
-    const threads = HashThreads.start(1);
-    // Measured once the worker is up: a thread has descriptors of its own (its event loop's).
-    await threads.hash(1, (i) => fs.openSync(files[i]!, 'r'), hashHere);
+    // Counted before the threads start and after they stop: a thread has descriptors of its own.
     const before = openFds();
+    const threads = HashThreads.start(1);
     try {
       await expect(
         threads.hash(
@@ -73,12 +72,12 @@ describe('HashThreads', () => {
           hashHere,
         ),
       ).rejects.toThrow('refused by its checks');
-      expect(openFds()).toBe(before);
       const again = await threads.hash(3, (i) => fs.openSync(files[i]!, 'r'), hashHere);
       expect(again.map((x) => (x instanceof Error ? x.message : x.sha256))).toEqual(expected.slice(0, 3));
     } finally {
       await threads.close();
     }
+    expect(openFds()).toBe(before);
   });
 
   it('names a file a worker could not read instead of returning a digest for it', async () => {
@@ -120,9 +119,10 @@ describe('describeEntries on threads started earlier', () => {
       }
       const root = resolveContext(ctx);
       const walk = () => collectEntries(root, parseFileMappings(['a/:/a/']));
-      expect(await describeEntries(walk(), { threads: HashThreads.start(1) })).toEqual(
-        await describeEntries(walk()),
-      );
+      const threads = HashThreads.start(1);
+      expect(await describeEntries(walk(), { threads })).toEqual(await describeEntries(walk()));
+      // describeEntries does not wait for the threads to stop; this test counts descriptors, so it does.
+      await threads.close();
 
       const before = openFds();
       const entries = walk();

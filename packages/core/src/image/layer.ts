@@ -156,7 +156,8 @@ class ContentHasher {
       await this.abort();
       throw err;
     }
-    await this.opts.threads?.close();
+    // Not waited for: idle workers never keep the process alive, and one still starting takes 30 ms to stop.
+    void this.opts.threads?.close();
     for (const e of entries) {
       if (e.type !== 'file') continue;
       const f = this.files.get(e.source!)!;
