@@ -504,8 +504,8 @@ describe('golden digest', () => {
   // change to how anew writes an image (tar, gzip, config, manifest) must change them on purpose
   // (and bump DAEMONLESS_BUILDER). Both Node runtimes must give them: gzip comes from each Node's zlib.
   const GOLDEN = {
-    digest: 'sha256:c06bb24331b9f8af15e6e287fe06d5d55e655e7a243de1584b53fd9e32027e97',
-    inputsDigest: 'sha256:88713a92a5d41782fd3394de3e1400f26c696a3a0dad94a210d3d7002d9d6fe8',
+    digest: 'sha256:b15abc2ca2ab88a8260a4efcda4345302aeacd144fa88771058784cb6a14cb2f',
+    inputsDigest: 'sha256:c6f7ac77dd0fa8b47cea3492a5672c7e7cb7f0128c441a03babe50f2acca0117',
   };
 
   function goldenContext(): string {
@@ -529,6 +529,16 @@ describe('golden digest', () => {
       big[i] = x & 0x3f;
     }
     w('data/big.bin', big);
+    // Random-looking bytes, stored rather than deflated; with big.bin, enough blocks for the
+    // compression threads.
+    const noise = Buffer.alloc(1536 * 1024 + 777);
+    for (let i = 0; i < noise.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      noise[i] = x & 0xff;
+    }
+    w('data/noise.bin', noise);
     fs.symlinkSync('index.html', path.join(dir, 'site/home.html'));
     fs.linkSync(path.join(dir, 'site/index.html'), path.join(dir, 'site/same.html'));
     return dir;
@@ -544,7 +554,7 @@ describe('golden digest', () => {
           image: `${registry.host}/golden/${node === NODE24 ? 'node24' : 'local'}`,
           context: ctx,
           'source-date-epoch': '1700000000',
-          files: 'site/:/www/\nbin/run:/usr/local/bin/\ndata/big.bin:/data/',
+          files: 'site/:/www/\nbin/run:/usr/local/bin/\ndata/big.bin:/data/\ndata/noise.bin:/data/',
           env: 'MODE=golden',
           entrypoint: '["/usr/local/bin/run"]',
           labels: 'org.opencontainers.image.title=golden',

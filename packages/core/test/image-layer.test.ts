@@ -160,33 +160,111 @@ describe('tar headers', () => {
   });
 });
 
+/** Deterministic bytes: xorshift32, every byte of it (random-looking) or 6 bits (compressible). */
+function xorshift(size: number, seed: number, mask = 0xff): Buffer {
+  const b = Buffer.alloc(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & mask;
+  }
+  return b;
+}
+
+/** Runs of random-looking and of text-like bytes, of uneven lengths, not aligned to anything. */
+function mixed(size: number): Buffer {
+  const random = xorshift(size, 2463534242);
+  const text = Buffer.alloc(size, 'const image = await layer.digest(); deploy(router, image);\n');
+  const out = Buffer.alloc(size);
+  for (let at = 0, k = 0; at < size; k++) {
+    const n = Math.min(size - at, 700 + ((k * 7919) % 9000));
+    (k % 2 ? random : text).copy(out, at, at, at + n);
+    at += n;
+  }
+  return out;
+}
+
 describe('parallel gzip', () => {
   it.each([
-    ['nothing', 0],
-    ['one byte', 1],
-    ['exactly one block', BLOCK_SIZE],
-    ['three blocks and a bit', BLOCK_SIZE * 3 + 7],
-  ])('%s: one gzip member that gzip itself accepts, with the right CRC and length', async (_name, size) => {
-    const { DeterministicGzip } = await import('@anew/core/image');
-    const data = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) data[i] = (i * 7919) % 251;
-    const file = path.join(tmp(), 'x.gz');
+    ['nothing', 0, 'counting'],
+    ['one byte', 1, 'counting'],
+    ['exactly one block', BLOCK_SIZE, 'counting'],
+    ['three blocks and a bit', BLOCK_SIZE * 3 + 7, 'counting'],
+    // Enough blocks for the worker threads, and pages they store as well as pages they deflate.
+    ['six blocks of mixed random and text', BLOCK_SIZE * 6 + 4321, 'mixed'],
+    ['five blocks of random bytes', BLOCK_SIZE * 5 + 99, 'random'],
+  ])(
+    '%s: one gzip member that gzip itself accepts, with the right CRC and length',
+    async (_name, size, kind) => {
+      const { DeterministicGzip } = await import('@anew/core/image');
+      let data: Buffer = Buffer.alloc(size);
+      if (kind === 'counting') for (let i = 0; i < size; i++) data[i] = (i * 7919) % 251;
+      if (kind === 'mixed') data = mixed(size);
+      if (kind === 'random') data = xorshift(size, 88172645);
+      const file = path.join(tmp(), 'x.gz');
+      const fh = await fs.promises.open(file, 'w');
+      const gz = new DeterministicGzip(fh);
+      // Uneven writes: the cut points depend on offsets, not on how the bytes arrive.
+      for (let off = 0; off < size; off += 300_001) await gz.write(data.subarray(off, off + 300_001));
+      const r = await gz.finish();
+      await fh.close();
+      const bytes = fs.readFileSync(file);
+      expect(r.size).toBe(bytes.length);
+      expect(zlib.gunzipSync(bytes).equals(data)).toBe(true);
+      execFileSync('gzip', ['-t', file]);
+      // Same as one whole write.
+      const file2 = path.join(tmp(), 'y.gz');
+      const fh2 = await fs.promises.open(file2, 'w');
+      const gz2 = new DeterministicGzip(fh2);
+      await gz2.write(data);
+      expect((await gz2.finish()).digest).toBe(r.digest);
+      await fh2.close();
+      if (kind === 'random') {
+        // Stored, not deflated: the bytes, 5 more per stored block of 64 KiB, a little more where a
+        // page happens to look less random than most (deflate at level 1 makes such bytes 0.5% larger).
+        expect(r.size).toBeGreaterThanOrEqual(size);
+        expect(r.size).toBeLessThan(size * 1.0002 + 100);
+      }
+    },
+  );
+
+  it('the worker threads write what this thread writes for each block', async () => {
+    const { DeterministicGzip, compressBlock, GZIP_LEVEL } = await import('@anew/core/image');
+    const data = mixed(BLOCK_SIZE * 7 + 1000);
+    const file = path.join(tmp(), 'w.gz');
     const fh = await fs.promises.open(file, 'w');
     const gz = new DeterministicGzip(fh);
-    // Uneven writes: the cut points depend on offsets, not on how the bytes arrive.
-    for (let off = 0; off < size; off += 300_001) await gz.write(data.subarray(off, off + 300_001));
-    const r = await gz.finish();
+    await gz.write(data);
+    await gz.finish();
     await fh.close();
-    const bytes = fs.readFileSync(file);
-    expect(r.size).toBe(bytes.length);
-    expect(zlib.gunzipSync(bytes).equals(data)).toBe(true);
-    execFileSync('gzip', ['-t', file]);
-    // Same as one whole write.
-    const file2 = path.join(tmp(), 'y.gz');
-    const fh2 = await fs.promises.open(file2, 'w');
-    const gz2 = new DeterministicGzip(fh2);
-    await gz2.write(data);
-    expect((await gz2.finish()).digest).toBe(r.digest);
-    await fh2.close();
+    const blocks: Buffer[] = [];
+    for (let at = 0; at < data.length; at += BLOCK_SIZE) {
+      const end = Math.min(at + BLOCK_SIZE, data.length);
+      blocks.push(compressBlock(zlib, data.subarray(at, end), end === data.length, GZIP_LEVEL));
+    }
+    const written = fs.readFileSync(file);
+    expect(written.subarray(10, written.length - 8).equals(Buffer.concat(blocks))).toBe(true);
+  });
+
+  it('stores runs of random-looking pages and deflates text, and short random runs with it', async () => {
+    const { compressBlock, GZIP_LEVEL } = await import('@anew/core/image');
+    const random = xorshift(64 << 10, 1234567);
+    const text = Buffer.alloc(64 << 10, 'the layer digest of the image the router deploys ');
+    const stored = compressBlock(zlib, random, true, GZIP_LEVEL);
+    expect(stored.length).toBe(random.length + 5 + 5 + 5); // two stored blocks, and the final empty one
+    expect(zlib.inflateRawSync(stored).equals(random)).toBe(true);
+    // Text deflates to a few per cent; so does a block of text with 2 KiB of random bytes inside,
+    // too short to be stored apart (it costs about its own size, not a cut stream).
+    expect(compressBlock(zlib, text, true, GZIP_LEVEL).length).toBeLessThan(text.length / 20);
+    const sprinkled = Buffer.concat([
+      text.subarray(0, 30000),
+      random.subarray(0, 2048),
+      text.subarray(30000),
+    ]);
+    const out = compressBlock(zlib, sprinkled, true, GZIP_LEVEL);
+    expect(zlib.inflateRawSync(out).equals(sprinkled)).toBe(true);
+    expect(out.length).toBeLessThan(2048 + text.length / 20);
   });
 });

@@ -8,7 +8,7 @@ import type { Digest } from '../ref/index.ts';
  * older builder is taken for one this builder would make.
  */
 export const DAEMONLESS_BUILDER =
-  'anew-image/2 (ustar+pax, hard links, placed on the base, gzip level 1, 1 MiB blocks)';
+  'anew-image/3 (ustar+pax, hard links, placed on the base, gzip level 1, 1 MiB blocks, random-looking runs stored)';
 
 /** JSON with object keys sorted at every level and no white space: one text per value. */
 export function canonicalJson(value: unknown): string {

@@ -11,7 +11,7 @@ export {
   parseFileMappings,
   resolveContext,
 } from './files.ts';
-export { BLOCK_SIZE, DeterministicGzip, GZIP_LEVEL } from './gzip.ts';
+export { BLOCK_SIZE, compressBlock, DeterministicGzip, GZIP_LEVEL } from './gzip.ts';
 export { HashThreads } from './hash-pool.ts';
 export {
   describeEntries,

@@ -37,8 +37,8 @@ export async function writeLayer(
   } = {},
 ): Promise<LayerFile> {
   const out = await fsp.open(file, 'w');
+  const gz = new DeterministicGzip(out, opts.tee);
   try {
-    const gz = new DeterministicGzip(out, opts.tee);
     const chunk = Buffer.allocUnsafe(READ_CHUNK);
     let read = 0;
     for (const e of entries) {
@@ -52,6 +52,7 @@ export async function writeLayer(
     await gz.write(tarEnd());
     return { ...(await gz.finish()), path: file };
   } finally {
+    await gz.close();
     await out.close();
   }
 }

@@ -245,8 +245,10 @@ function withQuery(url: string, key: string, value: string): string {
  * caller uploads the copy the ordinary, resumable way.
  */
 export class StreamedUpload {
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
+  /** The chunk being filled, and chunk buffers back from their PATCH: a few, reused, never left to the collector. */
+  private current: Buffer | undefined;
+  private fill = 0;
+  private readonly free: Buffer[] = [];
   private sent = 0;
   private location: Promise<string> | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -263,17 +265,21 @@ export class StreamedUpload {
     private readonly onSent?: (bytes: number) => void,
   ) {}
 
-  /** Takes a copy of the bytes' place in line; resolves once there is room for more. */
+  /** Copies the bytes into line; resolves once there is room for more (the caller may then reuse them). */
   async write(bytes: Buffer): Promise<void> {
-    if (this.failed) return;
-    this.buffered.push(bytes);
-    this.bufferedBytes += bytes.length;
-    if (this.bufferedBytes >= this.chunkSize) await this.flush();
+    let at = 0;
+    while (at < bytes.length && !this.failed) {
+      this.current ??= this.free.pop() ?? Buffer.allocUnsafeSlow(this.chunkSize);
+      const n = bytes.copy(this.current, this.fill, at);
+      at += n;
+      this.fill += n;
+      if (this.fill === this.chunkSize) await this.flush();
+    }
   }
 
   /** Sends what is left and commits the blob under its digest; false when the stream had failed. */
   async commit(digest: Digest): Promise<boolean> {
-    if (!this.failed && this.bufferedBytes > 0) await this.flush();
+    if (!this.failed && this.fill > 0) await this.flush();
     await this.chain;
     if (this.failed) return false;
     try {
@@ -305,9 +311,10 @@ export class StreamedUpload {
   }
 
   private async flush(): Promise<void> {
-    const chunk = Buffer.concat(this.buffered, this.bufferedBytes);
-    this.buffered = [];
-    this.bufferedBytes = 0;
+    const buffer = this.current!;
+    const chunk = buffer.subarray(0, this.fill);
+    this.current = undefined;
+    this.fill = 0;
     while (this.pending >= this.queued && !this.failed) await new Promise<void>((r) => this.waiters.push(r));
     if (this.failed) return;
     this.pending++;
@@ -317,6 +324,8 @@ export class StreamedUpload {
       } catch (e) {
         this.failed = e as Error;
       } finally {
+        // The PATCH is answered (and never resent), so its buffer is free again.
+        this.free.push(buffer);
         this.pending--;
         this.waiters.shift()?.();
       }
