@@ -173,6 +173,10 @@ export async function promoteImage(
       await copy;
     });
 
+  let recorded!: () => void;
+  const firstRecorded = new Promise<void>((resolve) => {
+    recorded = resolve;
+  });
   let manifests = 0;
   let referrers = 0;
   let referrersPresent = 0;
@@ -204,6 +208,7 @@ export async function promoteImage(
         await client.pushReferrers(
           to,
           missing.map((r) => ({ bytes: r.manifest.bytes, mediaType: r.manifest.mediaType })),
+          recorded,
         );
         referrers += missing.length;
       }
@@ -214,19 +219,27 @@ export async function promoteImage(
 
   await log.group(`Copying into ${to.name}`, async () => {
     // The referrers' blobs first, before the layers fill the connections: they are small, and
-    // recording a referrer is the longest chain of a promotion (a tag index is confirmed by reads
-    // spread over most of a second where the registry has no referrers API).
+    // recording a referrer is the longest chain of a promotion (a tag index is confirmed by a read
+    // at least 400 ms after its write where the registry has no referrers API).
     await copyBlobs(toRecord(top, referrersThere).flatMap(treeBlobs));
     await Promise.all([
       (async () => {
+        // The layers start once a referrer is recorded (its confirmation then only waits and
+        // reads): beside them, the registry would answer its read and write more slowly, and a
+        // slower writer waits longer for its confirmation.
+        await firstRecorded;
         await copyBlobs(treeBlobs(top));
         await putTree(top, true);
         imageAt = performance.now();
         log.info(`${manifests} manifests at ${to.name}@${top.manifest.digest}`);
       })(),
       (async () => {
-        await putReferrers(top);
-        referrersAt = performance.now();
+        try {
+          await putReferrers(top);
+          referrersAt = performance.now();
+        } finally {
+          recorded();
+        }
       })(),
     ]);
   });

@@ -344,8 +344,10 @@ export class RegistryClient {
   pushReferrers(
     repo: Reference,
     manifests: readonly { bytes: Buffer; mediaType: string }[],
+    /** Called once they are recorded, before the tag index's confirmation (see Referrers.pushAll). */
+    written?: () => void,
   ): Promise<Digest[]> {
-    return this.refs.pushAll(repo, manifests);
+    return this.refs.pushAll(repo, manifests, written);
   }
 }
 

@@ -89,8 +89,9 @@ export class Referrers {
    * referrers API says so with an OCI-Subject header; otherwise its descriptor
    * is added to the `sha256-<hex>` tag index, read-modify-write. Distribution
    * has no compare-and-swap for tags, so a writer may overwrite another's
-   * addition: each writer re-reads until its entry has survived several reads
-   * spread over time, and writes again (merging what is there) when it has not.
+   * addition: each writer re-reads until its entry has survived a read made
+   * long enough after its write, and writes again (merging what is there)
+   * when it has not.
    * A write is never resent as it was: after a failed one the index is read
    * again and merged, so a retry after a backoff cannot put back a stale index.
    */
@@ -102,9 +103,36 @@ export class Referrers {
    * Several artifact manifests of one subject, as `push` does one: every
    * manifest put first, then all their entries recorded together, so that a
    * tag index is written and confirmed once for all of them (the confirmation
-   * takes most of a second; one after another, it would take that per entry).
+   * takes at least 400 ms; one after another, it would take that per entry).
    */
-  async pushAll(repo: Reference, items: readonly { bytes: Buffer; mediaType: string }[]): Promise<Digest[]> {
+  async pushAll(
+    repo: Reference,
+    items: readonly { bytes: Buffer; mediaType: string }[],
+    /**
+     * Called once the entries are recorded but not yet confirmed (or the call
+     * ends): the confirmation only waits and reads, so other work can start.
+     */
+    written?: () => void,
+  ): Promise<Digest[]> {
+    let told = false;
+    const tell = () => {
+      if (!told && written) {
+        told = true;
+        written();
+      }
+    };
+    try {
+      return await this.record(repo, items, tell);
+    } finally {
+      tell();
+    }
+  }
+
+  private async record(
+    repo: Reference,
+    items: readonly { bytes: Buffer; mediaType: string }[],
+    written: () => void,
+  ): Promise<Digest[]> {
     const parsed = items.map(({ bytes, mediaType }) => {
       const json = JSON.parse(bytes.toString('utf8')) as {
         subject?: Descriptor;
@@ -140,28 +168,32 @@ export class Referrers {
     const tag = fallbackTag(subject);
     const started = Date.now();
     let writes = 0;
-    let confirmations = 0;
     /** The longest read-then-write this writer has seen: other writers' writes take about as long. */
     let slowest = 0;
     let failures = 0;
+    // A writer that read the index before our write landed can still write after it, without our
+    // entries, as long after as its own read-to-write takes. So we are done when a read begun that
+    // span after our last write (after our first read, when we have nothing to write) still lists
+    // them; one read half way catches such a writer sooner. The span is at least 400 ms, longer
+    // when the registry is slow (four times the slowest read-and-write we have seen, up to 5 s).
+    let since = Date.now();
     for (let round = 0; round < 60; round++) {
       const readAt = Date.now();
       const current = await this.readTagIndex(repo, subject);
       const listed = new Set(current.manifests.map((d) => d.digest));
+      const span = Math.min(5_000, Math.max(400, 4 * slowest));
       if (digests.every((d) => listed.has(d))) {
-        if (++confirmations >= 3) {
+        written();
+        if (readAt - since >= span) {
           this.log.debug(
             `RegistryClient.pushReferrer: ${digests.join(', ')} recorded in ${tag} in ${Date.now() - started} ms (${writes} writes; slowest read-and-write ${slowest} ms)`,
           );
           return digests;
         }
-        // Spread over at least most of a second, longer when the registry is slow: a writer that
-        // read before our write and writes after it shows up within that time, unless its PUT is
-        // held in flight longer still (see docs/registry.md).
-        await sleep(Math.min(5_000, Math.max(200, 2 * slowest)) + randomInt(200));
+        const next = readAt - since < span / 2 ? since + span / 2 : since + span;
+        await sleep(Math.max(0, next - Date.now()));
         continue;
       }
-      confirmations = 0;
       const index = Buffer.from(
         JSON.stringify({
           schemaVersion: 2,
@@ -184,15 +216,23 @@ export class Referrers {
           retry: false,
         });
         writes++;
-        if (write.status === 412)
+        if (write.status === 412) {
           this.log.debug('RegistryClient.pushReferrer: the tag index changed under us; again');
+          // Apart from the writer that got in first, so as not to meet it again at once.
+          await sleep(20 + randomInt(80));
+          continue;
+        }
       } catch (e) {
         if (!isTransientRegistryError(e) || ++failures >= this.t.retry.attempts) throw e;
         await this.t.backoff(failures, `PUT ${tag}: ${e.message}`, e.retryAfterMs);
         continue;
       }
-      slowest = Math.max(slowest, Date.now() - readAt);
-      await sleep(20 + randomInt(80));
+      since = Date.now();
+      slowest = Math.max(slowest, since - readAt);
+      written();
+      // Writers that replace each other's entries meet again at the half-way read, a random
+      // moment apart, and merge.
+      await sleep(Math.min(5_000, Math.max(400, 4 * slowest)) / 2 + randomInt(50));
     }
     throw new RegistryError(
       `could not record ${digests.join(', ')} in the referrers tag ${tag} of ${repo.name}: other writers kept replacing it`,

@@ -160,6 +160,94 @@ describe('the referrers tag index under contention', () => {
   });
 });
 
+describe('a tag index overwritten after the write', () => {
+  it('is written again when another writer replaces it a quarter second later', async () => {
+    const { digest: subject, manifest } = await seed();
+    const c = client();
+    await c.pushBlob(repo, EMPTY_JSON);
+    const tag = fallbackTag(subject);
+    const artifact = (n: string) =>
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          artifactType: 'application/vnd.example+json',
+          config: EMPTY_DESCRIPTOR,
+          layers: [EMPTY_DESCRIPTOR],
+          annotations: { n },
+          subject: { mediaType: MediaType.ociManifest, digest: subject, size: manifest.length },
+        }),
+      );
+    // The other writer's artifact is in the repository; its index names only that one, as if it
+    // had read the index before our write and wrote its own after it.
+    const theirs = artifact('theirs');
+    const theirDigest = await c.putManifest(repo, theirs, MediaType.ociManifest);
+    const staleIndex = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociIndex,
+        manifests: [
+          {
+            mediaType: MediaType.ociManifest,
+            digest: theirDigest,
+            size: theirs.length,
+            artifactType: 'application/vnd.example+json',
+          },
+        ],
+      }),
+    );
+    let other: Promise<unknown> | undefined;
+    proxy.rule = ({ method, path }) => {
+      if (method === 'PUT' && path.endsWith(`/manifests/${tag}`) && !other)
+        other = new Promise((r) => setTimeout(r, 250)).then(() =>
+          client().putManifest(repo, staleIndex, MediaType.ociIndex, tag),
+        );
+      return undefined;
+    };
+    const [ours] = await c.pushReferrer(repo, artifact('ours'), MediaType.ociManifest).then((d) => [d]);
+    await other;
+    const found = (await client().referrers(repo, subject, 'application/vnd.example+json')).map(
+      (d) => d.digest,
+    );
+    // Ours is back, merged with theirs: written once, replaced, read missing, written again.
+    expect(found.sort()).toEqual([ours, theirDigest].sort());
+    expect(proxy.count('PUT', `/manifests/${tag}`)).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('a recorded referrer, before its confirmation', () => {
+  it('is reported once, already in the tag index, before the call returns', async () => {
+    const { digest: subject, manifest } = await seed();
+    const c = client();
+    await c.pushBlob(repo, EMPTY_JSON);
+    const art = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        artifactType: 'application/vnd.example+json',
+        config: EMPTY_DESCRIPTOR,
+        layers: [EMPTY_DESCRIPTOR],
+        subject: { mediaType: MediaType.ociManifest, digest: subject, size: manifest.length },
+      }),
+    );
+    let calls = 0;
+    let returned = false;
+    let seenThen: Promise<string[]> | undefined;
+    let returnedThen = true;
+    const [ours] = await c.pushReferrers(repo, [{ bytes: art, mediaType: MediaType.ociManifest }], () => {
+      calls++;
+      returnedThen = returned;
+      seenThen = client()
+        .referrers(repo, subject)
+        .then((l) => l.map((d) => d.digest));
+    });
+    returned = true;
+    expect(calls).toBe(1);
+    expect(returnedThen).toBe(false);
+    expect(await seenThen).toEqual([ours]);
+  });
+});
+
 describe('uploads damaged on the way are sent again', () => {
   it('a manifest whose bytes the registry got damaged (DIGEST_INVALID) is put again', async () => {
     const { blob } = await seed();
