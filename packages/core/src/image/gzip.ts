@@ -204,7 +204,7 @@ class CompressThreads {
     slot.pending++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      // A block is a whole ArrayBuffer (see DeterministicGzip.newBlock).
+      // A block is always a whole ArrayBuffer of its own (allocUnsafeSlow, or one given back).
       const memory = block.buffer as ArrayBuffer;
       slot.worker.postMessage(
         { id, block: memory, length: block.length, last, level: GZIP_LEVEL, into },

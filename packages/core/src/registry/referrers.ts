@@ -109,8 +109,9 @@ export class Referrers {
     repo: Reference,
     items: readonly { bytes: Buffer; mediaType: string }[],
     /**
-     * Called once the entries are recorded but not yet confirmed (or the call
-     * ends): the confirmation only waits and reads, so other work can start.
+     * Called once, when the entries are first written or found listed (or a
+     * write failed, or the call ends): the confirmation only waits and reads,
+     * so other work can start.
      */
     written?: () => void,
   ): Promise<Digest[]> {
@@ -224,6 +225,10 @@ export class Referrers {
         }
       } catch (e) {
         if (!isTransientRegistryError(e) || ++failures >= this.t.retry.attempts) throw e;
+        // A write that failed on the way back may have landed: the span counts from here too. And
+        // what waits for this one need not wait through the backoff.
+        since = Date.now();
+        written();
         await this.t.backoff(failures, `PUT ${tag}: ${e.message}`, e.retryAfterMs);
         continue;
       }
