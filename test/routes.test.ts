@@ -24,8 +24,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  removeApp(appA, [v1, v2].filter(Boolean));
+  // appB's preview runs v2 too: its containers go first, or forcing v2 away would only untag it
+  // and leave the image behind once they are gone.
   removeApp(appB, []);
+  removeApp(appA, [v1, v2].filter(Boolean));
   await caddy?.stop();
 });
 
