@@ -160,15 +160,15 @@ describe('tar headers', () => {
   });
 });
 
-/** Deterministic bytes: xorshift32, every byte of it (random-looking) or 6 bits (compressible). */
-function xorshift(size: number, seed: number, mask = 0xff): Buffer {
+/** Deterministic random-looking bytes: xorshift32, a byte of each step. */
+function xorshift(size: number, seed: number): Buffer {
   const b = Buffer.alloc(size);
   let x = seed;
   for (let i = 0; i < size; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    b[i] = x & mask;
+    b[i] = x & 0xff;
   }
   return b;
 }
