@@ -7,12 +7,19 @@
 // process of its own: the registry module bundled with esbuild (as the action
 // bundles are), reading the manifest, copying the config and the layers in
 // parallel, and putting the manifest under the same tag.
-import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleRegistryModule, machine, median, startRegistry, table, version } from './lib.mjs';
+import {
+  bundleRegistryModule,
+  machine,
+  measure,
+  median,
+  pushRandomImage,
+  startRegistry,
+  table,
+  version,
+} from './lib.mjs';
 
 const RUNS = Number(process.env.ANEW_BENCH_RUNS ?? 3);
 const LAYERS = 4;
@@ -37,44 +44,14 @@ await client.putManifest(to.repo, m.bytes, m.mediaType, to.tag);
 `,
   );
 
-  const { RegistryClient, parseReference, MediaType } = await import(lib);
+  const registry = await import(lib);
   const source = await startRegistry();
   cleanups.push(() => source.stop());
-  const client = new RegistryClient();
-  const repo = parseReference(`${source.host}/bench/copy`);
-  // Random bytes: nothing compresses, nothing dedups; layers as opaque blobs, which both sides copy as they are.
-  const layers = [];
-  for (let i = 0; i < LAYERS; i++) {
-    const bytes = crypto.randomBytes(LAYER_BYTES);
-    const pushed = await client.pushBlob(repo, bytes);
-    layers.push({ mediaType: MediaType.ociLayer, digest: pushed.digest, size: pushed.size });
-  }
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
-  );
-  const c = await client.pushBlob(repo, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      config: { mediaType: MediaType.ociConfig, digest: c.digest, size: c.size },
-      layers,
-    }),
-  );
-  await client.putManifest(repo, manifest, MediaType.ociManifest, 'v1');
+  const repo = registry.parseReference(`${source.host}/bench/copy`);
+  // Layers as opaque blobs, which both sides copy as they are.
+  const { configSize } = await pushRandomImage(registry, repo, LAYERS, LAYER_BYTES, 'v1');
   const src = `${source.host}/bench/copy:v1`;
-  const total = LAYERS * LAYER_BYTES + config.length;
-
-  const measure = (cmd, args, env = {}) => {
-    const out = path.join(tmp, 'time');
-    const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', out, cmd, ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, ...env },
-    });
-    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
-    const [seconds, kib] = fs.readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-    return { ms: seconds * 1000, rss: kib * 1024 };
-  };
+  const total = LAYERS * LAYER_BYTES + configSize;
 
   const anew = [];
   const skopeo = [];

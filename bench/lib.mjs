@@ -1,6 +1,7 @@
 // Shared helpers of the benchmarks: the services' addresses, a private
 // registry, running an action bundle as the runner does, timing and tables.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -103,6 +104,49 @@ export function timed(cmd, args, opts = {}) {
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
   return ms;
+}
+
+/** Wall time and peak RSS of one command, from /usr/bin/time, and what it printed; throws when it fails. */
+export function measure(cmd, args, env = {}) {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anew-bench-time-')), 'time');
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', out, cmd, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+  const text = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+  fs.rmSync(path.dirname(out), { recursive: true, force: true });
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
+  const [seconds, kib] = text.trim().split('\n').pop().split(' ').map(Number);
+  return { ms: seconds * 1000, rss: kib * 1024, log: r.stdout };
+}
+
+/**
+ * Pushes an image of `layers` layers of random bytes (nothing compresses,
+ * nothing dedups) to `repo` with the bundled registry module `lib`; its
+ * manifest's digest, and the manifest's bytes. `tag` tags it too.
+ */
+export async function pushRandomImage(lib, repo, layers, layerBytes, tag) {
+  const { RegistryClient, MediaType } = lib;
+  const client = new RegistryClient();
+  const descriptors = [];
+  for (let i = 0; i < layers; i++) {
+    const pushed = await client.pushBlob(repo, crypto.randomBytes(layerBytes));
+    descriptors.push({ mediaType: MediaType.ociLayer, digest: pushed.digest, size: pushed.size });
+  }
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+  );
+  const c = await client.pushBlob(repo, config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: c.digest, size: c.size },
+      layers: descriptors,
+    }),
+  );
+  const digest = await client.putManifest(repo, manifest, MediaType.ociManifest, tag);
+  return { digest, manifest, configSize: config.length };
 }
 
 export function median(xs) {

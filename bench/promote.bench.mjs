@@ -9,7 +9,6 @@
 // process. Wall time and peak RSS come from /usr/bin/time. skopeo copies the
 // image only (it does not carry referrers); promote also verifies first and
 // copies the attestation, and that is in its time.
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,7 +16,9 @@ import path from 'node:path';
 import {
   bundleRegistryModule,
   machine,
+  measure,
   median,
+  pushRandomImage,
   requireDist,
   root,
   runBundle,
@@ -53,44 +54,12 @@ async function registryLib() {
 
 /** An image of `layers` random layers of `layerBytes` each, pushed and attested with `key`; its repo@digest. */
 async function pushImage(lib, host, layers, layerBytes, key) {
-  const { RegistryClient, parseReference, MediaType } = lib;
-  const client = new RegistryClient();
-  const repo = parseReference(`${host}/bench/promote`);
-  const descriptors = [];
-  for (let i = 0; i < layers; i++) {
-    // Random bytes: nothing compresses, nothing dedups.
-    const pushed = await client.pushBlob(repo, crypto.randomBytes(layerBytes));
-    descriptors.push({ mediaType: MediaType.ociLayer, digest: pushed.digest, size: pushed.size });
-  }
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
-  );
-  const c = await client.pushBlob(repo, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      config: { mediaType: MediaType.ociConfig, digest: c.digest, size: c.size },
-      layers: descriptors,
-    }),
-  );
-  const digest = await client.putManifest(repo, manifest, MediaType.ociManifest);
+  const repo = lib.parseReference(`${host}/bench/promote`);
+  const { digest } = await pushRandomImage(lib, repo, layers, layerBytes);
   const image = `${repo.name}@${digest}`;
   const attested = runBundle('attest', { image, 'signing-key': key }, workflow);
   if (attested.code !== 0) throw new Error(`attest failed: ${attested.log}`);
   return image;
-}
-
-/** Wall time and peak RSS of one command, from /usr/bin/time, and what it printed. */
-function measure(cmd, args, env = {}) {
-  const out = path.join(tmp, 'time');
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', out, cmd, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-  });
-  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
-  const [seconds, kib] = fs.readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  return { ms: seconds * 1000, rss: kib * 1024, log: r.stdout };
 }
 
 /** Where a promotion's time went, from its debug log (`promote timings:`, and the tag index's confirmation). */

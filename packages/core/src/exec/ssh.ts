@@ -6,6 +6,28 @@ import { Duplex } from 'node:stream';
 import { UserError } from '../errors/index.ts';
 
 /**
+ * The options of every ssh anew runs: never a prompt, a bounded connect, and
+ * the control socket that multiplexes one connection for all of it.
+ */
+export function sshOptions(control: string, port: string | undefined): string[] {
+  return [
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=15',
+    '-o',
+    `ControlPath=${control}`,
+    ...(port ? ['-p', port] : []),
+  ];
+}
+
+/** user@host (as ssh takes it) and port of an ssh:// URL whose host and lack of a password the caller has checked. */
+export function sshDestination(u: URL): { destination: string; port: string | undefined } {
+  const user = decodeURIComponent(u.username);
+  return { destination: user ? `${user}@${u.hostname}` : u.hostname, port: u.port || undefined };
+}
+
+/**
  * A long-lived ssh process (a master connection, or a forward) with a
  * private folder for its sockets: started once, on first use, and ready
  * when ssh has made the socket it was asked for; `close` ends it and removes
@@ -113,20 +135,12 @@ export class SshConnection {
     const u = new URL(url);
     if (u.protocol !== 'ssh:' || !u.hostname || u.password)
       throw new UserError(`"${url}" is not an ssh://user@host address`, 'Use ssh://user@host[:port]');
-    const user = decodeURIComponent(u.username);
-    return new SshConnection(user ? `${user}@${u.hostname}` : u.hostname, u.port || undefined);
+    const { destination, port } = sshDestination(u);
+    return new SshConnection(destination, port);
   }
 
   private base(control: string): string[] {
-    return [
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'ConnectTimeout=15',
-      '-o',
-      `ControlPath=${control}`,
-      ...(this.port ? ['-p', this.port] : []),
-    ];
+    return sshOptions(control, this.port);
   }
 
   /** The control socket, once the master connection is up. */

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { UserError } from '../errors/index.ts';
 import { ExecError, type ExecResult } from '../exec/index.ts';
-import { SshProcess } from '../exec/ssh.ts';
+import { SshProcess, sshDestination, sshOptions } from '../exec/ssh.ts';
 
 /**
  * How anew reaches a router's admin API (Caddy's HTTP admin, HAProxy's
@@ -138,27 +138,12 @@ function sshTarget(u: URL, url: string): SshTarget {
       'router-url must not carry a password',
       'ssh authenticates with the runner’s agent or keys, as docker-host does',
     );
-  const user = decodeURIComponent(u.username);
-  return {
-    destination: user ? `${user}@${u.hostname}` : u.hostname,
-    port: u.port || undefined,
-    host: u.hostname,
-  };
+  return { ...sshDestination(u), host: u.hostname };
 }
 
 /** The ssh argv of a command on the target through the control connection (a pure function, for tests). */
 export function sshArgs(target: SshTarget, control: string, extra: readonly string[]): string[] {
-  return [
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'ConnectTimeout=15',
-    '-o',
-    `ControlPath=${control}`,
-    ...(target.port ? ['-p', target.port] : []),
-    ...extra,
-    target.destination,
-  ];
+  return [...sshOptions(control, target.port), ...extra, target.destination];
 }
 
 function connected(socket: net.Socket): Promise<Duplex> {

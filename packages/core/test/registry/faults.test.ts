@@ -54,6 +54,21 @@ async function seed(bytes = randomBytes(10_000)) {
   return { bytes, blob, manifest, digest };
 }
 
+/** An artifact manifest that refers to `subject` (the empty JSON blob must be in the repository). */
+function artifact(subject: { digest: string; manifest: Buffer }, n: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: 'application/vnd.example+json',
+      config: EMPTY_DESCRIPTOR,
+      layers: [EMPTY_DESCRIPTOR],
+      annotations: { n },
+      subject: { mediaType: MediaType.ociManifest, digest: subject.digest, size: subject.manifest.length },
+    }),
+  );
+}
+
 describe('transient faults are retried', () => {
   it('503 with Retry-After, then success', async () => {
     const { bytes, blob } = await seed();
@@ -128,7 +143,8 @@ describe('chunked uploads resume where the registry says', () => {
 
 describe('the referrers tag index under contention', () => {
   it('ten parallel attestations all survive writes retried several seconds later', async () => {
-    const { digest: subject, manifest } = await seed();
+    const seeded = await seed();
+    const subject = seeded.digest;
     const c = client();
     await c.pushBlob(repo, EMPTY_JSON);
     const tag = fallbackTag(subject);
@@ -139,20 +155,9 @@ describe('the referrers tag index under contention', () => {
         ? { kind: 'status', status: 503, retryAfter: '3' }
         : undefined;
     const pushed = await Promise.all(
-      Array.from({ length: 10 }, async (_, i) => {
-        const art = Buffer.from(
-          JSON.stringify({
-            schemaVersion: 2,
-            mediaType: MediaType.ociManifest,
-            artifactType: 'application/vnd.example+json',
-            config: EMPTY_DESCRIPTOR,
-            layers: [EMPTY_DESCRIPTOR],
-            annotations: { n: String(i) },
-            subject: { mediaType: MediaType.ociManifest, digest: subject, size: manifest.length },
-          }),
-        );
-        return c.pushReferrer(repo, art, MediaType.ociManifest);
-      }),
+      Array.from({ length: 10 }, (_, i) =>
+        c.pushReferrer(repo, artifact(seeded, String(i)), MediaType.ociManifest),
+      ),
     );
     expect(proxy.log.filter((e) => e.status === 503)).toHaveLength(3);
     const found = await client().referrers(repo, subject, 'application/vnd.example+json');
@@ -162,25 +167,14 @@ describe('the referrers tag index under contention', () => {
 
 describe('a tag index overwritten after the write', () => {
   it('is written again when another writer replaces it a quarter second later', async () => {
-    const { digest: subject, manifest } = await seed();
+    const seeded = await seed();
+    const subject = seeded.digest;
     const c = client();
     await c.pushBlob(repo, EMPTY_JSON);
     const tag = fallbackTag(subject);
-    const artifact = (n: string) =>
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: MediaType.ociManifest,
-          artifactType: 'application/vnd.example+json',
-          config: EMPTY_DESCRIPTOR,
-          layers: [EMPTY_DESCRIPTOR],
-          annotations: { n },
-          subject: { mediaType: MediaType.ociManifest, digest: subject, size: manifest.length },
-        }),
-      );
     // The other writer's artifact is in the repository; its index names only that one, as if it
     // had read the index before our write and wrote its own after it.
-    const theirs = artifact('theirs');
+    const theirs = artifact(seeded, 'theirs');
     const theirDigest = await c.putManifest(repo, theirs, MediaType.ociManifest);
     const staleIndex = Buffer.from(
       JSON.stringify({
@@ -204,7 +198,7 @@ describe('a tag index overwritten after the write', () => {
         );
       return undefined;
     };
-    const [ours] = await c.pushReferrer(repo, artifact('ours'), MediaType.ociManifest).then((d) => [d]);
+    const ours = await c.pushReferrer(repo, artifact(seeded, 'ours'), MediaType.ociManifest);
     await other;
     const found = (await client().referrers(repo, subject, 'application/vnd.example+json')).map(
       (d) => d.digest,
@@ -217,19 +211,10 @@ describe('a tag index overwritten after the write', () => {
 
 describe('a recorded referrer, before its confirmation', () => {
   it('is reported once, already in the tag index, before the call returns', async () => {
-    const { digest: subject, manifest } = await seed();
+    const seeded = await seed();
     const c = client();
     await c.pushBlob(repo, EMPTY_JSON);
-    const art = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaType.ociManifest,
-        artifactType: 'application/vnd.example+json',
-        config: EMPTY_DESCRIPTOR,
-        layers: [EMPTY_DESCRIPTOR],
-        subject: { mediaType: MediaType.ociManifest, digest: subject, size: manifest.length },
-      }),
-    );
+    const art = artifact(seeded, 'one');
     let calls = 0;
     let returned = false;
     let seenThen: Promise<string[]> | undefined;
@@ -238,7 +223,7 @@ describe('a recorded referrer, before its confirmation', () => {
       calls++;
       returnedThen = returned;
       seenThen = client()
-        .referrers(repo, subject)
+        .referrers(repo, seeded.digest)
         .then((l) => l.map((d) => d.digest));
     });
     returned = true;

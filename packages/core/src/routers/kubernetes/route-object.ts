@@ -3,6 +3,7 @@ import {
   type KubeApi,
   KubeApiError,
   type KubeObject,
+  listIn,
   namespaceFor,
   namespacesOf,
 } from '../../targets/kubernetes/index.ts';
@@ -100,20 +101,13 @@ export abstract class KubeRouteObject {
     };
     if (app) selector[SELECT.app] = app;
     const namespaces = await namespacesOf(this.api, this.namespace, app);
-    const lists = await Promise.all(
-      namespaces.map((ns) =>
-        this.api
-          .list(this.collection.replace('{ns}', encodeURIComponent(ns)), selector)
-          .catch((e: unknown) => {
-            if (e instanceof KubeApiError && e.code === 404) return [];
-            throw e;
-          }),
-      ),
+    const objects = await listIn(
+      this.api,
+      namespaces,
+      (ns) => this.collection.replace('{ns}', encodeURIComponent(ns)),
+      selector,
     );
-    return lists
-      .flat()
-      .map((o) => this.stateOf(o))
-      .filter((s): s is RouteState => s !== undefined);
+    return objects.map((o) => this.stateOf(o)).filter((s): s is RouteState => s !== undefined);
   }
 
   async write(spec: RouteSpec, expected: RouteState | undefined): Promise<RouteState> {

@@ -244,6 +244,24 @@ export function namespaceFor(namespace: string, environment: string): string {
   return namespace.replaceAll('{env}', environment);
 }
 
+/** The objects matching `selector` in each namespace, where `collection(ns)` is their path; a namespace gone meanwhile has none. */
+export async function listIn(
+  api: KubeApi,
+  namespaces: readonly string[],
+  collection: (ns: string) => string,
+  selector: Record<string, string>,
+): Promise<KubeObject[]> {
+  const lists = await Promise.all(
+    namespaces.map((ns) =>
+      api.list(collection(ns), selector).catch((e: unknown) => {
+        if (e instanceof KubeApiError && e.code === 404) return [];
+        throw e;
+      }),
+    ),
+  );
+  return lists.flat();
+}
+
 /** The namespaces an app's environments live in: the one given, or every per-environment one anew made. */
 export async function namespacesOf(api: KubeApi, namespace: string, app?: string): Promise<string[]> {
   if (!perEnvironment(namespace)) return [namespace];

@@ -6,6 +6,7 @@ import {
   KubeApiError,
   type KubeConnection,
   type KubeObject,
+  listIn,
   namespaceFor,
   namespacesOf,
   perEnvironment,
@@ -126,18 +127,8 @@ export class KubeEngine implements TargetEngine {
     const namespaces = filter.environment
       ? [this.nsOf(filter.environment)]
       : await namespacesOf(this.api, this.opts.namespace, filter.app);
-    const lists = await Promise.all(
-      namespaces.map((ns) =>
-        this.api.list(path(ns, 'deployments'), selector).catch((e: unknown) => {
-          if (e instanceof KubeApiError && e.code === 404) return [];
-          throw e;
-        }),
-      ),
-    );
-    return lists
-      .flat()
-      .map((d) => this.toTarget(d))
-      .filter((t): t is Target => t !== undefined);
+    const deployments = await listIn(this.api, namespaces, (ns) => path(ns, 'deployments'), selector);
+    return deployments.map((d) => this.toTarget(d)).filter((t): t is Target => t !== undefined);
   }
 
   /** Scales down first: the pods stop before their Deployment, Service and Secret go. */

@@ -1,2 +1,0 @@
-import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
-import{b as o}from"./chunk-XY5EXRGY.mjs";import"./chunk-IQB6Z6GZ.mjs";import"./chunk-LXBC2GCS.mjs";import"./chunk-T6PSBAVP.mjs";import"./chunk-5KSVLCLY.mjs";import"./chunk-NMEC2H3H.mjs";import"./chunk-ZD73MBBA.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-FWRC26AD.mjs";export{o as post};

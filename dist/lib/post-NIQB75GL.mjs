@@ -1,0 +1,2 @@
+import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
+import{a,b}from"./chunk-APD2Y2IR.mjs";import"./chunk-F4NHVEBI.mjs";import"./chunk-3ZRNCWLJ.mjs";import"./chunk-T6PSBAVP.mjs";import"./chunk-5KSVLCLY.mjs";import"./chunk-NMEC2H3H.mjs";import"./chunk-ZD73MBBA.mjs";import"./chunk-7S6RFVAM.mjs";import"./chunk-FWRC26AD.mjs";export{a as POST_STATE,b as post};
