@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { limiter, started } from '../limit/index.ts';
 import { type Logger, progressOf } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import { type Descriptor, type Manifest, MediaType, type RegistryClient, sha256 } from '../registry/index.ts';
@@ -164,21 +165,17 @@ function copyBaseLayers(
   const copies = new Map<string, Promise<void>>();
   let uploaded = 0;
   if (!plan.base) return { copies, uploaded: () => 0 };
-  const slots: Promise<void>[] = Array.from({ length: BASE_COPIES }, () => Promise.resolve());
-  let next = 0;
+  const copying = limiter(BASE_COPIES);
   for (const p of plan.base.platforms) {
     for (const d of (p.manifestJson.layers ?? []) as Descriptor[]) {
       if (copies.has(d.digest)) continue;
-      const slot = next++ % BASE_COPIES;
-      const copy = background(
-        slots[slot]!.then(() =>
-          copyBaseBlob(client, plan.base!.ref, plan.repo.repo, d).then((up) => {
-            if (up) uploaded++;
-            log.debug(`assembleImage: base layer ${d.digest} ${up ? 'copied' : 'present or mounted'}`);
-          }),
-        ),
+      const copy = started(
+        copying(async () => {
+          const up = await copyBaseBlob(client, plan.base!.ref, plan.repo.repo, d);
+          if (up) uploaded++;
+          log.debug(`assembleImage: base layer ${d.digest} ${up ? 'copied' : 'present or mounted'}`);
+        }),
       );
-      slots[slot] = copy.catch(() => {});
       copies.set(d.digest, copy);
     }
   }
@@ -201,7 +198,7 @@ async function pushImage(
         layer.digest,
         streamed
           ? Promise.resolve(void uploadedBlobs++)
-          : background(
+          : started(
               client
                 .pushBlobFile(repo, layer.path, layer.digest, layer.size, {
                   progress: progressOf(log, 'Uploading the layer', layer.size),
@@ -297,11 +294,6 @@ async function pushImage(
  * that comes while nobody awaits it yet is not an unhandled rejection (which
  * would end the process); it still rejects where it is awaited.
  */
-function background<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => {});
-  return p;
-}
-
 /** A base layer into the destination: present, mounted (same registry), or copied. */
 async function copyBaseBlob(
   client: RegistryClient,

@@ -1,4 +1,5 @@
 import { UserError } from '../errors/index.ts';
+import { started as held, limiter } from '../limit/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Digest, Reference } from '../ref/index.ts';
 import { type Descriptor, isIndex, type Manifest, type RegistryClient } from '../registry/index.ts';
@@ -89,10 +90,6 @@ export async function promoteImage(
   const ask = limiter(READS);
   const present = new Map<Digest, Promise<boolean>>();
   const listed = new Map<Digest, Promise<Set<Digest>>>();
-  const held = <T>(p: Promise<T>): Promise<T> => {
-    p.catch(() => {}); // its failure is thrown where it is awaited
-    return p;
-  };
 
   /** A manifest and its referrers are asked for at once, and every manifest they name beside each other. */
   const read = async (digest: Digest, depth: number): Promise<Node> => {
@@ -136,15 +133,17 @@ export async function promoteImage(
   // The gate and the reads go side by side; writes wait for both, and a failed gate is the error reported.
   let gated = started;
   let readAt = started;
-  const reads = (async () => {
-    const t = await read(o.from.digest, 0);
-    const settled = async <T>(m: Map<Digest, Promise<T>>) =>
-      new Map(await Promise.all([...m].map(async ([d, p]) => [d, await p] as const)));
-    const [p, l] = await Promise.all([settled(present), settled(listed)]);
-    readAt = performance.now();
-    return { top: t, present: p, listed: l };
-  })();
-  reads.catch(() => {}); // awaited below, once the gate has passed
+  // Awaited below, once the gate has passed.
+  const reads = held(
+    (async () => {
+      const t = await read(o.from.digest, 0);
+      const settled = async <T>(m: Map<Digest, Promise<T>>) =>
+        new Map(await Promise.all([...m].map(async ([d, p]) => [d, await p] as const)));
+      const [p, l] = await Promise.all([settled(present), settled(listed)]);
+      readAt = performance.now();
+      return { top: t, present: p, listed: l };
+    })(),
+  );
   await o.gate?.();
   gated = performance.now();
   const { top, present: blobsThere, listed: referrersThere } = await reads;
@@ -163,15 +162,26 @@ export async function promoteImage(
     c.bytes += b.size;
     log.info(`blob ${b.digest} (${b.size} bytes): ${how === 'present' ? 'already there' : how}`);
   };
-  const copyBlobs = (blobs: Descriptor[]) =>
-    pool(unique(blobs), o.concurrency ?? 4, async (b) => {
-      let copy = blobCopies.get(b.digest);
-      if (!copy) {
-        copy = copyOne(b);
-        blobCopies.set(b.digest, copy);
-      }
-      await copy;
-    });
+  const copying = limiter(o.concurrency ?? 4);
+  /** Set by the first copy that fails: no copy starts after it. */
+  let failed: unknown;
+  const copyBlobs = async (blobs: Descriptor[]) => {
+    for (const b of unique(blobs))
+      if (!blobCopies.has(b.digest))
+        blobCopies.set(
+          b.digest,
+          held(
+            copying(async () => {
+              if (failed !== undefined) throw failed;
+              await copyOne(b).catch((e: unknown) => {
+                failed ??= e;
+                throw e;
+              });
+            }),
+          ),
+        );
+    await Promise.all(unique(blobs).map((b) => blobCopies.get(b.digest)!));
+  };
 
   let recorded!: () => void;
   const firstRecorded = new Promise<void>((resolve) => {
@@ -286,40 +296,4 @@ function unique(blobs: Descriptor[]): Descriptor[] {
 
 function zero(): BlobCounts {
   return { count: 0, bytes: 0 };
-}
-
-/** Runs the functions given to it, at most `n` at a time, the others in the order they came. */
-function limiter(n: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    // A finished call hands its place to the next in line, so no newcomer slips in between.
-    if (active >= n) await new Promise<void>((r) => waiting.push(r));
-    else active++;
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
-
-/** Runs `fn` over `items`, at most `n` at a time; the first failure stops new starts and is thrown. */
-async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
 }

@@ -1,0 +1,2 @@
+import{createRequire as __anewCR}from"node:module";import{fileURLToPath as __anewFP}from"node:url";import{dirname as __anewDN}from"node:path";const require=__anewCR(import.meta.url);const __filename=__anewFP(import.meta.url);const __dirname=__anewDN(__filename);
+import{a as r}from"./chunk-FWRC26AD.mjs";function s(e){let t=0,n=[];return async o=>{t>=e?await new Promise(i=>n.push(i)):t++;try{return await o()}finally{let i=n.shift();i?i():t--}}}r(s,"limiter");function a(e){return e.catch(()=>{}),e}r(a,"started");export{s as a,a as b};
