@@ -36,7 +36,9 @@ in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
 # In the background, nohup and nsenter exec what they run, so $! is the server's own pid (which stop
 # kills); the in_ns function would put a subshell between them, whose death leaves the server running.
 NS_EXEC=(nsenter --net="/run/netns/$NS")
-alive() { [ -f "$SRV/$1.pid" ] && kill -0 "$(cat "$SRV/$1.pid")" 2>/dev/null; }
+STATE=$SRV
+WAIT_SECONDS=60
+WHO="netns server: "
 
 stop_all() {
   if alive dockerd; then remove_containers "$SRV/docker.sock"; fi
@@ -48,16 +50,6 @@ stop_all() {
 }
 if [ "${1:-}" = stop ]; then stop_all; exit 0; fi
 
-wait_for() { # name command...
-  local name=$1; shift
-  local deadline=$((SECONDS + 60))
-  while [ $SECONDS -lt $deadline ]; do
-    "$@" >/dev/null 2>"$SRV/$name.wait" && return 0
-    sleep 0.2
-  done
-  echo "netns server: $name did not come up; the last check said:" >&2; cat "$SRV/$name.wait" >&2 || true
-  echo "its log:" >&2; tail -20 "$SRV/$name.log" >&2 || true; exit 1
-}
 mkdir -p "$SRV"
 [ -f "$DIR/id_client" ] || { echo "netns server: run test/services/start.sh (it makes the ssh key)" >&2; exit 1; }
 
@@ -107,11 +99,7 @@ if ! alive haproxy; then
     -f "$SRV/haproxy-anew.d" >"$SRV/haproxy.log" 2>&1 &
   echo $! >"$SRV/haproxy.pid"
 fi
-wait_for haproxy node -e '
-  const s = require("net").connect(process.argv[1], () => s.end("show proc\n"));
-  let out = ""; s.on("data", (d) => (out += d));
-  s.on("close", () => process.exit(/worker/.test(out) ? 0 : 1)); s.on("error", () => process.exit(1));
-' "$SRV/haproxy-master.sock"
+wait_for_haproxy "$SRV/haproxy-master.sock"
 
 # --- sshd on the link's address ----------------------------------------------
 if ! alive sshd; then

@@ -19,7 +19,10 @@ SOCK="$DIR/docker.sock"
 SOCK2="$DIR/docker2.sock"
 # The ssh host alias for the remote-engine tests, one per services folder, so two checkouts' services do not clash.
 SSH_ALIAS="anew-ssh-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)"
-alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+STATE=$DIR
+# Up to 30 s: a fresh CI machine can be slow right after npm ci.
+WAIT_SECONDS=30
+WHO=""
 
 stop_all() {
   bash "$(dirname "$0")/netns-server.sh" stop || true
@@ -39,16 +42,6 @@ stop_all() {
 if [ "${1:-}" = stop ]; then stop_all; exit 0; fi
 
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_for() { # name command...   (up to 30 s: a fresh CI machine can be slow right after npm ci)
-  local name=$1; shift
-  local deadline=$((SECONDS + 30))
-  while [ $SECONDS -lt $deadline ]; do
-    "$@" >/dev/null 2>"$DIR/$name.wait" && return 0
-    sleep 0.2
-  done
-  echo "$name did not come up; the last check said:" >&2; cat "$DIR/$name.wait" >&2 || true
-  echo "its log:" >&2; tail -20 "$DIR/$name.log" >&2 || true; exit 1
-}
 port_of() { [ -f "$DIR/$1.port" ] && cat "$DIR/$1.port"; }
 
 # --- Docker engine -----------------------------------------------------------
@@ -140,11 +133,7 @@ if ! alive haproxy; then
     >"$DIR/haproxy.log" 2>&1 &
   echo $! >"$DIR/haproxy.pid"
 fi
-wait_for haproxy node -e '
-  const s = require("net").connect(process.argv[1], () => s.end("show proc\n"));
-  let out = ""; s.on("data", (d) => (out += d));
-  s.on("close", () => process.exit(/worker/.test(out) ? 0 : 1)); s.on("error", () => process.exit(1));
-' "$DIR/haproxy-master.sock"
+wait_for_haproxy "$DIR/haproxy-master.sock"
 
 # --- sshd, for a remote engine over ssh:// -----------------------------------
 if ! alive sshd; then
